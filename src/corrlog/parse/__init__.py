@@ -1,0 +1,1 @@
+"""Parsers: raw item bytes in, plain data out (pure, no I/O)."""
