@@ -1,0 +1,93 @@
+"""The SQLite database: connection settings and the schema (ledger, cursors, derived state)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from corrlog.errors import CorrlogError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    seq       INTEGER PRIMARY KEY,
+    time      TEXT NOT NULL,
+    event     TEXT NOT NULL,
+    sha256    TEXT,
+    origin    TEXT,
+    detail    TEXT,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_sha ON ledger(sha256);
+CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+CREATE TABLE IF NOT EXISTS note_files (
+    path     TEXT PRIMARY KEY,
+    source   TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    sha256   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS records (
+    id         TEXT PRIMARY KEY,
+    sha256     TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    origin     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    direction  TEXT NOT NULL,
+    date       TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    client     TEXT,
+    contract   TEXT,
+    milestone  TEXT,
+    link_rule  TEXT,
+    indexed    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS records_sha ON records(sha256);
+CREATE INDEX IF NOT EXISTS records_pending ON records(indexed) WHERE indexed = 0;
+
+CREATE TABLE IF NOT EXISTS contracts (
+    id         TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    defined_by TEXT NOT NULL
+);
+"""
+
+DERIVED_TABLES = ("records", "contracts")
+
+
+class DatabaseError(CorrlogError):
+    """The state database could not be opened or is damaged."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (and create or migrate) the database; WAL so readers never block the writer."""
+    try:
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        _migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(
+            f"cannot open the database {path}: {exc}; run 'corrlog doctor' or restore it from a backup"
+        ) from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"database schema {version} is newer than this corrlog ({SCHEMA_VERSION})"
+        )
+    if version < SCHEMA_VERSION:
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

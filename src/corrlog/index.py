@@ -1,0 +1,343 @@
+"""The Whoosh full-text index: schema, batched writes, query parsing and search with highlights."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from whoosh import highlight, index, query
+from whoosh.analysis import StandardAnalyzer, StemmingAnalyzer
+from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.qparser import MultifieldParser
+from whoosh.qparser.dateparse import DateParserPlugin
+from whoosh.searching import Searcher
+
+from corrlog.errors import IndexingError, QueryError
+from corrlog.model import Origin, Record, SourceKind
+
+DEFAULT_FIELDS = ("subject", "body", "attachment_text")
+QUERY_FIELDS = (
+    "id", "kind", "source", "direction", "contract", "client", "milestone",
+    "from", "to", "subject", "body", "attachment", "date",
+)  # fmt: skip
+MARK_START, MARK_END = "\x02", "\x03"
+
+
+def make_schema() -> Schema:
+    """The fields users search (`from:`, `contract:`, …) and the ones search results show."""
+    words = StemmingAnalyzer()
+    names = StandardAnalyzer(stoplist=None)
+    return Schema(
+        id=ID(stored=True, unique=True),
+        kind=ID(stored=True),
+        source=ID(stored=True),
+        direction=ID(stored=True),
+        contract=KEYWORD(stored=True, lowercase=True),
+        client=TEXT(stored=True, analyzer=names),
+        milestone=KEYWORD(stored=True, lowercase=True),
+        **{"from": KEYWORD(lowercase=True, scorable=True)},
+        to=KEYWORD(lowercase=True, scorable=True),
+        subject=TEXT(stored=True, analyzer=words, field_boost=2.0),
+        body=TEXT(stored=True, analyzer=words),
+        attachment=TEXT(stored=True, analyzer=names),
+        attachment_text=TEXT(analyzer=words),
+        date=DATETIME(sortable=True),
+        date_iso=STORED(),
+        origin=STORED(),
+        sender=STORED(),
+        recipients=STORED(),
+        sha256=STORED(),
+    )
+
+
+def address_tokens(addresses: list[str] | tuple[str, ...]) -> str:
+    """Tokens that let `from:` match a whole address, its domain, its local part or a name."""
+    tokens: list[str] = []
+    for entry in addresses:
+        for word in re.split(r"[\s<>,\"]+", entry.lower()):
+            if not word:
+                continue
+            tokens.append(word)
+            if "@" in word:
+                local, _, domain = word.partition("@")
+                tokens += [local, domain, "@" + domain]
+    return " ".join(dict.fromkeys(tokens))
+
+
+def origin_text(origin: Origin) -> str:
+    """How a record's origin is shown: the note's path, or account/folder/UID."""
+    if origin.source is SourceKind.IMAP:
+        return f"{origin.name}/{origin.folder}/{origin.uid}"
+    return origin.path or origin.name
+
+
+def to_document(record: Record, attachment_text: str = "") -> dict[str, Any]:
+    """The Whoosh document for a record."""
+    utc = record.date.astimezone(UTC).replace(tzinfo=None)
+    return {
+        "id": record.id,
+        "kind": record.kind.value,
+        "source": record.source.value,
+        "direction": record.direction.value,
+        "contract": record.contract or "",
+        "client": record.client or "",
+        "milestone": record.milestone or "",
+        "from": address_tokens([record.sender]) if record.sender else "",
+        "to": address_tokens(record.recipients),
+        "subject": record.subject,
+        "body": record.text,
+        "attachment": " ".join(record.attachments),
+        "attachment_text": attachment_text,
+        "date": utc,
+        "date_iso": record.date.isoformat(),
+        "origin": origin_text(record.origin),
+        "sender": record.sender,
+        "recipients": list(record.recipients),
+        "sha256": record.sha256,
+    }
+
+
+class Index:
+    """A Whoosh index in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def exists(self) -> bool:
+        """Whether an index has been created here."""
+        return self.directory.is_dir() and index.exists_in(str(self.directory))
+
+    def create(self) -> None:
+        """Create an empty index (replacing whatever is there)."""
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(mode=0o700, parents=True)
+        index.create_in(str(self.directory), make_schema())
+
+    def _open(self) -> index.Index:
+        if not self.exists():
+            raise IndexingError(
+                f"no search index at {self.directory}; run 'corrlog sync' or 'corrlog reindex'"
+            )
+        try:
+            return index.open_dir(str(self.directory))
+        except Exception as exc:
+            raise IndexingError(
+                f"the search index at {self.directory} cannot be opened ({exc.__class__.__name__}: "
+                f"{exc}); rebuild it with 'corrlog reindex'"
+            ) from None
+
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """A batch of writes, committed once at the end (cancelled on error)."""
+        if not self.exists():
+            self.create()
+        ix = self._open()
+        raw = ix.writer()
+        batch = Writer(raw)
+        try:
+            yield batch
+        except BaseException:
+            batch.close_searcher()
+            raw.cancel()
+            raise
+        batch.close_searcher()
+        raw.commit()
+
+    @contextmanager
+    def searcher(self) -> Iterator[Searcher]:
+        """A searcher over the committed index."""
+        ix = self._open()
+        with ix.searcher() as s:
+            yield s
+
+    def doc_count(self) -> int:
+        """How many documents the index holds."""
+        with self.searcher() as s:
+            return int(s.doc_count())
+
+
+class Writer:
+    """Adds and replaces documents within one Whoosh commit."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._searcher: Any = None
+
+    def _shared_searcher(self) -> Any:
+        if self._searcher is None:
+            self._searcher = self._raw.searcher()
+        return self._searcher
+
+    def add(self, record: Record, *, replace: bool, attachment_text: str = "") -> None:
+        """Add a record's document; `replace` first removes the old one with the same id."""
+        if replace:
+            self.delete(record.id)
+        self._raw.add_document(**to_document(record, attachment_text))
+
+    def delete(self, record_id: str) -> None:
+        """Remove a record's document (no-op when absent)."""
+        self._raw.delete_by_term("id", record_id, searcher=self._shared_searcher())
+
+    def close_searcher(self) -> None:
+        """Release the searcher used for deletions."""
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """What a user asks for: a query string and filters."""
+
+    text: str
+    contract: str | None = None
+    client: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 20
+    sort: str = "relevance"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: stored fields, score and a snippet with match markers."""
+
+    fields: dict[str, Any]
+    score: float | None
+    marked_snippet: str
+
+    @property
+    def snippet(self) -> str:
+        """The snippet without match markers."""
+        return self.marked_snippet.replace(MARK_START, "").replace(MARK_END, "")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Hits plus the total number of matches."""
+
+    hits: list[Hit] = field(default_factory=list)
+    total: int = 0
+
+
+class _MarkFormatter(highlight.Formatter):  # type: ignore[misc]
+    between = " … "
+
+    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
+        return MARK_START + highlight.get_text(text, token, replace) + MARK_END
+
+
+_FIELD_REF = re.compile(r"(?<![\w\"\\])([A-Za-z_][\w-]*):")
+_ISO_IN_RANGE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?")
+_DATE_RANGE = re.compile(r"date:\[([^\]]*)\]", re.I)
+
+
+def _strip_quoted(text: str) -> str:
+    return re.sub(r'"[^"]*"', '""', text)
+
+
+def _check_syntax(text: str) -> None:
+    if text.count('"') % 2:
+        raise QueryError(f'unbalanced quote in query {text!r}; close the phrase with "')
+    unquoted = _strip_quoted(text)
+    depth = 0
+    for char in unquoted:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        raise QueryError(f"unbalanced parenthesis in query {text!r}")
+    for name in _FIELD_REF.findall(unquoted):
+        if name.lower() not in QUERY_FIELDS:
+            known = ", ".join(f"{f}:" for f in QUERY_FIELDS)
+            raise QueryError(
+                f"unknown field {name!r} in query; known fields: {known} "
+                "(put text in double quotes to search for it literally)"
+            )
+
+
+def _compact_dates(text: str) -> str:
+    """Whoosh misreads `2026-01-15` inside ranges; rewrite as `20260115`."""
+
+    def compact(match: re.Match[str]) -> str:
+        inner = _ISO_IN_RANGE.sub(lambda m: "".join(g for g in m.groups() if g), match.group(1))
+        return f"date:[{inner}]"
+
+    return _DATE_RANGE.sub(compact, text)
+
+
+def parse_query(text: str) -> query.Query:
+    """Parse a user query (Whoosh syntax); QueryError with a hint when it makes no sense."""
+    stripped = text.strip()
+    if not stripped or stripped == "*":
+        return query.Every()
+    _check_syntax(stripped)
+    parser = MultifieldParser(list(DEFAULT_FIELDS), make_schema())
+    parser.add_plugin(DateParserPlugin(free=False))
+    try:
+        parsed = parser.parse(_compact_dates(stripped))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise QueryError(
+            f"cannot read the date in query {text!r} ({exc}); write dates like 2026-01-31, "
+            "ranges like date:[2026-01-01 to 2026-02-01]"
+        ) from None
+    if parsed is query.NullQuery:
+        raise QueryError(
+            f"cannot make sense of query {text!r}; check operators (AND, OR, NOT) and "
+            "dates (date:2026-01-31 or date:[2026-01-01 to 2026-02-01])"
+        )
+    return parsed
+
+
+def _filters(request: SearchRequest) -> list[query.Query]:
+    parts: list[query.Query] = []
+    if request.contract:
+        parts.append(query.Term("contract", request.contract.lower()))
+    if request.kind:
+        parts.append(query.Term("kind", request.kind))
+    if request.client:
+        words = [w for w in re.split(r"\W+", request.client.lower()) if w]
+        parts.append(
+            query.Phrase("client", words) if len(words) > 1 else query.Term("client", words[0])
+        )
+    if request.since or request.until:
+        start = request.since.astimezone(UTC).replace(tzinfo=None) if request.since else None
+        end = request.until.astimezone(UTC).replace(tzinfo=None) if request.until else None
+        parts.append(query.DateRange("date", start, end))
+    return parts
+
+
+def _snippet(hit: Any, fields: dict[str, Any]) -> str:
+    for name in ("body", "subject"):
+        marked = hit.highlights(name, top=2, minscore=1) if fields.get(name) else ""
+        if marked:
+            return str(marked)
+    return " ".join(str(fields.get("body", "")).split())[:160]
+
+
+def search(idx: Index, request: SearchRequest) -> SearchResult:
+    """Run a search and return its hits (newest first when sorting by date)."""
+    parsed = parse_query(request.text)
+    filters = _filters(request)
+    combined = query.And([parsed, *filters]) if filters else parsed
+    with idx.searcher() as searcher:
+        kwargs: dict[str, Any] = {"limit": request.limit, "terms": True}
+        if request.sort == "date":
+            kwargs.update(sortedby="date", reverse=True)
+        results = searcher.search(combined, **kwargs)
+        results.formatter = _MarkFormatter()
+        results.fragmenter = highlight.ContextFragmenter(maxchars=200, surround=40)
+        hits = []
+        for hit in results:
+            stored = dict(hit.fields())
+            score = float(hit.score) if hit.score is not None and request.sort != "date" else None
+            hits.append(Hit(fields=stored, score=score, marked_snippet=_snippet(hit, stored)))
+        return SearchResult(hits=hits, total=len(results))

@@ -1,0 +1,1 @@
+"""Rules: pure functions of records, contracts and `now` (linking, classification, flags)."""

@@ -1,0 +1,187 @@
+"""Derived state in SQLite: record metadata, note cursors and contracts (rebuilt by reindex)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import date, timedelta
+from typing import Any
+
+from corrlog.db import DERIVED_TABLES
+from corrlog.model import (
+    Contract,
+    ContractStatus,
+    Escrow,
+    Milestone,
+    MilestoneStatus,
+    Origin,
+    Record,
+)
+
+
+class State:
+    """Typed access to the tables that describe what is archived and indexed."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # note cursors -------------------------------------------------------
+
+    def note_cursor(self, path: str) -> tuple[int, int, str] | None:
+        """(mtime_ns, size, sha256) last archived for a note path."""
+        row = self.conn.execute(
+            "SELECT mtime_ns, size, sha256 FROM note_files WHERE path = ?", (path,)
+        ).fetchone()
+        return (row["mtime_ns"], row["size"], row["sha256"]) if row else None
+
+    def note_paths(self, source: str) -> list[str]:
+        """Every note path known under a notes folder."""
+        rows = self.conn.execute("SELECT path FROM note_files WHERE source = ?", (source,))
+        return [row["path"] for row in rows]
+
+    def set_note_cursor(self, source: str, path: str, mtime_ns: int, size: int, sha: str) -> None:
+        """Record what was archived for a note path."""
+        self.conn.execute(
+            "INSERT INTO note_files (path, source, mtime_ns, size, sha256) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(path) DO UPDATE SET source = excluded.source,"
+            " mtime_ns = excluded.mtime_ns, size = excluded.size, sha256 = excluded.sha256",
+            (path, source, mtime_ns, size, sha),
+        )
+
+    def drop_note_cursor(self, path: str) -> None:
+        """Forget a deleted note."""
+        self.conn.execute("DELETE FROM note_files WHERE path = ?", (path,))
+
+    # records --------------------------------------------------------------
+
+    def put_record(self, record: Record) -> bool:
+        """Insert or replace a record's metadata, marked as waiting for the index; True if new."""
+        existed = self.conn.execute("SELECT 1 FROM records WHERE id = ?", (record.id,)).fetchone()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO records (id, sha256, source, origin, kind, direction, date,"
+            " subject, client, contract, milestone, link_rule, indexed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (
+                record.id,
+                record.sha256,
+                record.source.value,
+                json.dumps(record.origin.to_json()),
+                record.kind.value,
+                record.direction.value,
+                record.date.isoformat(),
+                record.subject,
+                record.client,
+                record.contract,
+                record.milestone,
+                record.link_rule,
+            ),
+        )
+        return existed is None
+
+    def mark_indexed(self, ids: list[str]) -> None:
+        """Note that these records' documents are committed to the index."""
+        self.conn.executemany("UPDATE records SET indexed = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def mark_deleted(self, record_id: str) -> None:
+        """Flag a record for removal from the index (row dropped once the index commits)."""
+        self.conn.execute("UPDATE records SET indexed = -1 WHERE id = ?", (record_id,))
+
+    def forget(self, ids: list[str]) -> None:
+        """Drop records whose removal from the index is committed."""
+        self.conn.executemany("DELETE FROM records WHERE id = ?", [(i,) for i in ids])
+
+    def pending(self) -> list[sqlite3.Row]:
+        """Records whose index state is behind (0 = to add, -1 = to remove)."""
+        return list(self.conn.execute("SELECT * FROM records WHERE indexed != 1 ORDER BY id"))
+
+    def record_row(self, record_id: str) -> sqlite3.Row | None:
+        """A record's metadata by id (or unique id prefix of at least 6 characters)."""
+        row = self.conn.execute(
+            "SELECT * FROM records WHERE id = ? AND indexed != -1", (record_id,)
+        ).fetchone()
+        if row is not None or len(record_id) < 6:
+            return row
+        rows = self.conn.execute(
+            "SELECT * FROM records WHERE id LIKE ? AND indexed != -1 LIMIT 2",
+            (record_id.replace("%", "").replace("_", "") + "%",),
+        ).fetchall()
+        return rows[0] if len(rows) == 1 else None
+
+    def records(self) -> Iterator[sqlite3.Row]:
+        """Every live record's metadata."""
+        yield from self.conn.execute("SELECT * FROM records WHERE indexed != -1 ORDER BY id")
+
+    def count_records(self) -> int:
+        """How many live records there are."""
+        (n,) = self.conn.execute("SELECT COUNT(*) FROM records WHERE indexed != -1").fetchone()
+        return int(n)
+
+    # contracts ------------------------------------------------------------
+
+    def put_contract(self, contract: Contract) -> None:
+        """Store a contract definition."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO contracts (id, body, defined_by) VALUES (?, ?, ?)",
+            (contract.id, json.dumps(contract_to_json(contract)), contract.defined_by),
+        )
+
+    def drop_contracts_defined_by(self, defined_by: str) -> None:
+        """Forget the contract a (changed or deleted) note declared."""
+        self.conn.execute("DELETE FROM contracts WHERE defined_by = ?", (defined_by,))
+
+    def contracts(self) -> dict[str, Contract]:
+        """All known contracts by id."""
+        rows = self.conn.execute("SELECT body FROM contracts ORDER BY id")
+        found = [contract_from_json(json.loads(row["body"])) for row in rows]
+        return {c.id: c for c in found}
+
+    def clear_derived(self) -> None:
+        """Empty the derived tables (reindex rebuilds them from the ledger and archive)."""
+        for table in DERIVED_TABLES:
+            self.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        self.conn.execute("DELETE FROM note_files")
+
+
+def row_origin(row: sqlite3.Row) -> Origin:
+    """The origin stored on a record row."""
+    return Origin.from_json(json.loads(row["origin"]))
+
+
+def contract_to_json(contract: Contract) -> dict[str, Any]:
+    """A contract as JSON-safe data."""
+    data = asdict(contract)
+    data["interval"] = contract.interval.total_seconds() if contract.interval else None
+    data["start"] = contract.start.isoformat() if contract.start else None
+    data["milestones"] = [
+        {**asdict(m), "due": m.due.isoformat() if m.due else None} for m in contract.milestones
+    ]
+    return data
+
+
+def contract_from_json(data: dict[str, Any]) -> Contract:
+    """Rebuild a contract from `contract_to_json` output."""
+    milestones = tuple(
+        Milestone(
+            id=m["id"],
+            name=m["name"],
+            amount=m["amount"],
+            currency=m["currency"],
+            due=date.fromisoformat(m["due"]) if m["due"] else None,
+            escrow=Escrow(m["escrow"]),
+            status=MilestoneStatus(m["status"]),
+        )
+        for m in data["milestones"]
+    )
+    return Contract(
+        id=data["id"],
+        client=data["client"],
+        title=data["title"],
+        emails=tuple(data["emails"]),
+        interval=timedelta(seconds=data["interval"]) if data["interval"] is not None else None,
+        start=date.fromisoformat(data["start"]) if data["start"] else None,
+        status=ContractStatus(data["status"]),
+        milestones=milestones,
+        defined_by=data["defined_by"],
+    )
