@@ -232,7 +232,7 @@ class _MarkFormatter(highlight.Formatter):  # type: ignore[misc]
     between = " … "
 
     def format_token(self, text: str, token: Any, replace: bool = False) -> str:
-        return MARK_START + highlight.get_text(text, token, replace) + MARK_END
+        return f"{MARK_START}{highlight.get_text(text, token, replace)}{MARK_END}"
 
 
 _FIELD_REF = re.compile(r"(?<![\w\"\\])([A-Za-z_][\w-]*):")

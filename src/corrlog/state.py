@@ -98,7 +98,7 @@ class State:
 
     def record_row(self, record_id: str) -> sqlite3.Row | None:
         """A record's metadata by id (or unique id prefix of at least 6 characters)."""
-        row = self.conn.execute(
+        row: sqlite3.Row | None = self.conn.execute(
             "SELECT * FROM records WHERE id = ? AND indexed != -1", (record_id,)
         ).fetchone()
         if row is not None or len(record_id) < 6:

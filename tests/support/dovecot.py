@@ -57,7 +57,7 @@ INSTALL_HINT = "run scripts/ensure-dovecot.sh (installs dovecot-imapd and openss
 
 #: Accounts of the session-scoped ``dovecot`` fixture.
 DEFAULT_USERS: tuple[str, ...] = ("alice", "bob", "carol")
-#: Throw-away accounts for wrong-password tests (a failed login penalises the next one).
+#: Throw-away accounts for wrong-password tests (handed out by ``throwaway_user()``).
 THROWAWAY_USERS: tuple[str, ...] = tuple(f"wrongpw{i}" for i in range(1, 6))
 #: Folders every account has (created on demand by Dovecot, special-use flagged).
 STANDARD_FOLDERS: tuple[str, ...] = ("INBOX", "Sent", "Archive")
