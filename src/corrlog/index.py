@@ -149,6 +149,12 @@ class Index:
             raise
         batch.close_searcher()
         raw.commit()
+        self._fix_lock_mode()
+
+    def _fix_lock_mode(self) -> None:
+        """Whoosh creates its lock file executable (0700); data files are 0600."""
+        for lock in self.directory.glob("*LOCK"):
+            lock.chmod(0o600)
 
     @contextmanager
     def searcher(self) -> Iterator[Searcher]:
@@ -255,6 +261,7 @@ def _check_syntax(text: str) -> None:
             break
     if depth != 0:
         raise QueryError(f"unbalanced parenthesis in query {text!r}")
+    _check_operators(unquoted)
     for name in _FIELD_REF.findall(unquoted):
         if name.lower() not in QUERY_FIELDS:
             known = ", ".join(f"{f}:" for f in QUERY_FIELDS)
@@ -262,6 +269,22 @@ def _check_syntax(text: str) -> None:
                 f"unknown field {name!r} in query; known fields: {known} "
                 "(put text in double quotes to search for it literally)"
             )
+
+
+_OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
+
+
+def _check_operators(unquoted: str) -> None:
+    tokens = re.sub(r"[()]", " ", unquoted).split()
+    for position, token in enumerate(tokens):
+        if token not in _OPERATORS:
+            continue
+        following = tokens[position + 1] if position + 1 < len(tokens) else None
+        binary = token != "NOT"  # noqa: S105 - an operator, not a secret
+        if following is None or following in _OPERATORS - {"NOT"}:
+            raise QueryError(f"{token} needs a word after it in query {unquoted!r}")
+        if binary and position == 0:
+            raise QueryError(f"{token} needs a word before it in query {unquoted!r}")
 
 
 def _compact_dates(text: str) -> str:
@@ -274,22 +297,42 @@ def _compact_dates(text: str) -> str:
     return _DATE_RANGE.sub(compact, text)
 
 
+_DATE_CLAUSE = re.compile(r"date:(\[[^\]]*\]|\S+)", re.I)
+_DATE_HINT = "write dates like 2026-01-31, ranges like date:[2026-01-01 to 2026-02-01]"
+
+
+def _parser() -> MultifieldParser:
+    parser = MultifieldParser(list(DEFAULT_FIELDS), make_schema())
+    parser.add_plugin(DateParserPlugin(free=False))
+    return parser
+
+
+def _parse(parser: MultifieldParser, text: str, original: str) -> query.Query:
+    try:
+        parsed: query.Query = parser.parse(_compact_dates(text))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise QueryError(
+            f"cannot read the date in query {original!r} ({exc}); {_DATE_HINT}"
+        ) from None
+    return parsed
+
+
+def _is_null(parsed: query.Query) -> bool:
+    return isinstance(parsed, type(query.NullQuery))
+
+
 def parse_query(text: str) -> query.Query:
     """Parse a user query (Whoosh syntax); QueryError with a hint when it makes no sense."""
     stripped = text.strip()
     if not stripped or stripped == "*":
         return query.Every()
     _check_syntax(stripped)
-    parser = MultifieldParser(list(DEFAULT_FIELDS), make_schema())
-    parser.add_plugin(DateParserPlugin(free=False))
-    try:
-        parsed = parser.parse(_compact_dates(stripped))
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise QueryError(
-            f"cannot read the date in query {text!r} ({exc}); write dates like 2026-01-31, "
-            "ranges like date:[2026-01-01 to 2026-02-01]"
-        ) from None
-    if parsed is query.NullQuery:
+    parser = _parser()
+    for clause in _DATE_CLAUSE.findall(_strip_quoted(stripped)):
+        if _is_null(_parse(parser, f"date:{clause}", stripped)):
+            raise QueryError(f"cannot read date:{clause} in query {stripped!r}; {_DATE_HINT}")
+    parsed = _parse(parser, stripped, stripped)
+    if _is_null(parsed):
         raise QueryError(
             f"cannot make sense of query {text!r}; check operators (AND, OR, NOT) and "
             "dates (date:2026-01-31 or date:[2026-01-01 to 2026-02-01])"
