@@ -80,7 +80,7 @@ def test_bad_queries_exit_2_with_a_hint(home: CorrlogHome) -> None:
         "AND hello": "AND needs a word before it",
         "date:2026-13-45": "cannot read date:2026-13-45",
         "hello date:garbage": "cannot read date:garbage",
-        "the": "cannot make sense",
+        "the": "too common or too short",
     }
     for text, needle in cases.items():
         result = home.run("search", text)

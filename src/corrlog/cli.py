@@ -19,7 +19,7 @@ from corrlog import __version__
 from corrlog import logging as corrlog_logging
 from corrlog.config import Settings, load_settings, resolve_config_path
 from corrlog.datadir import DataDir
-from corrlog.errors import CorrlogError, UsageError
+from corrlog.errors import CorrlogError, SourceError, UsageError
 from corrlog.index import SearchRequest, search
 from corrlog.output import clean, render_ids, render_json, render_table
 
@@ -139,24 +139,61 @@ def init(app: App, data_dir: str | None, force: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--source", "only", metavar="NAME", help="Only this source: notes, or a maildir/imap name."
+)
 @pass_app
-def sync(app: App) -> None:
+def sync(app: App, only: str | None) -> None:
     """Archive and index everything new from all configured sources, then exit.
 
-    \b
-    Example:
-      corrlog sync
-    """
-    from corrlog.sync import sync_notes
+    Notes first (they declare contracts), then Maildir folders, then IMAP
+    accounts. An account that fails (wrong password, unreachable) is reported
+    in one line and the others are still synced; the exit code is then 3.
 
+    \b
+    Examples:
+      corrlog sync
+      corrlog sync --source work
+    """
+    from corrlog.mailsync import sync_imap, sync_maildir
+    from corrlog.pipeline import Pipeline
+    from corrlog.sync import relink_threads, sync_notes
+
+    settings = app.settings
+    names = {"notes", *(m.name for m in settings.maildir_sources), *(a.name for a in settings.imap)}
+    if only and only not in names:
+        raise UsageError(f"no source named {only!r}; configured: {', '.join(sorted(names))}")
+    failed = 0
     datadir = app.datadir
     with datadir.write_lock(), datadir.open(create=True) as session:
         session.archive.clean_tmp()
-        report = sync_notes(session, app.settings.notes_paths, local_tz())
-    click.echo(
-        f"notes: {report.archived} archived, {report.unchanged} unchanged, "
-        f"{report.skipped} skipped, {report.deleted} deleted"
-    )
+        pipeline = Pipeline.load(
+            session,
+            settings.contracts,
+            settings.my_addresses,
+            local_tz(),
+            capture_all=settings.capture == "all",
+        )
+        if only in (None, "notes"):
+            report = sync_notes(pipeline, settings.notes_paths)
+            click.echo(
+                f"notes: {report.archived} archived, {report.unchanged} unchanged, "
+                f"{report.skipped} skipped, {report.deleted} deleted"
+            )
+        for source in settings.maildir_sources:
+            if only in (None, source.name):
+                click.echo(sync_maildir(pipeline, source).summary())
+        for account in settings.imap:
+            if only not in (None, account.name):
+                continue
+            try:
+                click.echo(sync_imap(pipeline, account).summary())
+            except SourceError as exc:
+                failed += 1
+                click.echo(f"corrlog: error: {exc}", err=True)
+        relink_threads(pipeline)
+    if failed:
+        sys.exit(SourceError.exit_code)
 
 
 def _parse_when(value: str | None, *, end: bool) -> datetime | None:
@@ -270,12 +307,15 @@ def show(app: App, record_id: str, raw: bool, fmt: str) -> None:
             return
         with session.index.searcher() as searcher:
             doc = searcher.document(id=row["id"]) or {}
+        origins = session.state.origins(row["id"])
     origin = row_origin(row)
     info: dict[str, Any] = {
         "id": row["id"],
         "kind": row["kind"],
         "source": row["source"],
         "origin": origin.to_json(),
+        "origins": [o.to_json() for o in origins] or [origin.to_json()],
+        "quarantine": row["quarantine"],
         "direction": row["direction"],
         "client": row["client"],
         "contract": row["contract"],
@@ -327,14 +367,22 @@ def reindex(app: App) -> None:
     Example:
       corrlog reindex
     """
+    from corrlog.pipeline import Pipeline
     from corrlog.rebuild import rebuild
-    from corrlog.state import State
 
+    settings = app.settings
     datadir = app.datadir
     with datadir.write_lock(), datadir.open() as session:
-        total = State(session.conn).count_records() or session.ledger.count()
+        pipeline = Pipeline.load(
+            session,
+            settings.contracts,
+            settings.my_addresses,
+            local_tz(),
+            capture_all=settings.capture == "all",
+        )
+        total = session.state.count_records() or session.ledger.count()
         with progress_bar(total, "reindexing") as bar:
-            report = rebuild(session, local_tz(), bar)
+            report = rebuild(pipeline, bar)
     click.echo(
         f"reindexed {report.records} records and {report.contracts} contracts "
         f"from {report.entries} ledger entries"

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -63,8 +72,9 @@ PathList = Annotated[list[AbsPath], NoDecode, BeforeValidator(_split_list)]
 StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 
 
-def _xdg_home(variable: str, fallback: str) -> Path:
-    base = os.environ.get(variable) or str(Path.home() / fallback)
+def _xdg_home(variable: str, fallback: str, environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get(variable) or str(Path.home() / fallback)
     return Path(base) / "corrlog"
 
 
@@ -73,9 +83,9 @@ def default_data_dir() -> Path:
     return _xdg_home("XDG_DATA_HOME", ".local/share")
 
 
-def default_config_path() -> Path:
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     """`$XDG_CONFIG_HOME/corrlog/corrlog.toml`, else `~/.config/corrlog/corrlog.toml`."""
-    return _xdg_home("XDG_CONFIG_HOME", ".config") / "corrlog.toml"
+    return _xdg_home("XDG_CONFIG_HOME", ".config", environ) / "corrlog.toml"
 
 
 class NotesSettings(BaseModel):
@@ -84,6 +94,105 @@ class NotesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     paths: PathList | None = None
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "ip6-localhost")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is this machine."""
+    return host in _LOOPBACK or host.startswith("127.")
+
+
+def _command(value: object) -> object:
+    """A command is a list of arguments, or a string split like a shell would (never run by one)."""
+    if isinstance(value, str):
+        return shlex.split(value)
+    return value
+
+
+Command = Annotated[list[str], BeforeValidator(_command)]
+
+
+class ImapAccount(BaseModel):
+    """One `[[imap]]` account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[\w.@-]+$")
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    username: str = Field(min_length=1)
+    password: SecretStr | None = None
+    password_file: AbsPath | None = None
+    password_command: Command | None = None
+    oauth2_token_command: Command | None = None
+    ca_file: AbsPath | None = None
+    folders: list[str] | None = None
+    batch_size: int = Field(default=100, ge=1, le=5000)
+    timeout: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ImapAccount:
+        given = [
+            k
+            for k in ("password", "password_file", "password_command", "oauth2_token_command")
+            if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of password, password_file, password_command, oauth2_token_command"
+                + (f" (found {', '.join(given)})" if given else "")
+            )
+        if self.tls == "none" and not is_loopback(self.host):
+            raise ValueError(
+                f'tls = "none" sends the password in clear; only allowed for a loopback host, not {self.host}'
+            )
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The configured port, else 993 for implicit TLS and 143 otherwise."""
+        return self.port or (993 if self.tls == "implicit" else 143)
+
+
+class MaildirSource(BaseModel):
+    """One `[[maildir]]` source: a Maildir, or a tree of them (mbsync/OfflineIMAP layout)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[\w.@-]+$")
+    path: AbsPath
+
+
+class MilestoneConfig(BaseModel):
+    """A milestone inside a `[[contracts]]` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str = ""
+    amount: float | None = None
+    currency: str | None = None
+    due: date | None = None
+    escrow: Literal["unfunded", "funded", "released", "refunded"] = "unfunded"
+    status: Literal["open", "submitted", "approved", "paid"] = "open"
+
+
+class ContractConfig(BaseModel):
+    """A `[[contracts]]` table: the same keys as an agreement note's front matter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    client: str = Field(min_length=1)
+    title: str = ""
+    emails: StrList = Field(default_factory=list)
+    interval: Duration | None = None
+    start: date | None = None
+    status: Literal["active", "paused", "completed", "cancelled"] = "active"
+    milestones: list[MilestoneConfig] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -101,6 +210,16 @@ class Settings(BaseSettings):
     default_interval: Duration = timedelta(days=7)
     capture: Literal["clients", "all"] = "clients"
     notes: NotesSettings = Field(default_factory=NotesSettings)
+    imap: list[ImapAccount] = Field(default_factory=list)
+    maildir: list[MaildirSource] | None = None
+    contracts: list[ContractConfig] = Field(default_factory=list)
+
+    @property
+    def maildir_sources(self) -> list[MaildirSource]:
+        """The Maildir sources; a `maildir` folder under the data dir when none are configured."""
+        if self.maildir is None:
+            return [MaildirSource(name="local", path=self.data_dir / "maildir")]
+        return list(self.maildir)
 
     @property
     def notes_paths(self) -> list[Path]:
@@ -121,7 +240,7 @@ def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str])
         return Path(explicit).expanduser()
     if environ.get(CONFIG_ENV):
         return Path(environ[CONFIG_ENV]).expanduser()
-    return default_config_path()
+    return default_config_path(environ)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -164,10 +283,19 @@ def settings_from_mapping(data: Mapping[str, Any], *, origin: str = "config") ->
     try:
         loaded = _FileSettings()
     except ValidationError as exc:
-        raise ConfigError(f"invalid config {origin}: {_describe(exc)}") from None
+        raise ConfigError(f"invalid config {_blame(exc, origin)}: {_describe(exc)}") from None
     except SettingsError as exc:
         raise ConfigError(f"invalid config (CORRLOG_* environment): {exc}") from None
     return Settings.model_validate(loaded.model_dump())
+
+
+def _blame(exc: ValidationError, origin: str) -> str:
+    """Name the environment variable when one supplied the bad value, else the file."""
+    for error in exc.errors():
+        variable = "CORRLOG_" + "__".join(str(p) for p in error["loc"]).upper()
+        if os.environ.get(variable):
+            return f"(environment variable {variable})"
+    return origin
 
 
 def _describe(exc: ValidationError) -> str:

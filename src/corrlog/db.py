@@ -47,7 +47,42 @@ CREATE TABLE IF NOT EXISTS records (
     contract   TEXT,
     milestone  TEXT,
     link_rule  TEXT,
+    message_id TEXT,
+    thread     TEXT,
+    quarantine TEXT,
     indexed    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS records_msgid ON records(message_id);
+
+CREATE TABLE IF NOT EXISTS origins (
+    record_id  TEXT NOT NULL,
+    origin_key TEXT NOT NULL,
+    origin     TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    PRIMARY KEY (record_id, origin_key)
+);
+CREATE INDEX IF NOT EXISTS origins_key ON origins(origin_key);
+
+CREATE TABLE IF NOT EXISTS imap_cursors (
+    account     TEXT NOT NULL,
+    folder      TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    last_uid    INTEGER NOT NULL,
+    patterns    TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (account, folder, uidvalidity)
+);
+
+CREATE TABLE IF NOT EXISTS maildir_files (
+    source   TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    folder   TEXT NOT NULL,
+    captured INTEGER NOT NULL,
+    PRIMARY KEY (source, key)
+);
+
+CREATE TABLE IF NOT EXISTS source_patterns (
+    source   TEXT PRIMARY KEY,
+    patterns TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_sha ON records(sha256);
 CREATE INDEX IF NOT EXISTS records_pending ON records(indexed) WHERE indexed = 0;
@@ -59,7 +94,7 @@ CREATE TABLE IF NOT EXISTS contracts (
 );
 """
 
-DERIVED_TABLES = ("records", "contracts")
+DERIVED_TABLES = ("records", "contracts", "origins")
 
 
 class DatabaseError(CorrlogError):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import highlight, index, query
-from whoosh.analysis import StandardAnalyzer, StemmingAnalyzer
+from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.qparser import MultifieldParser
 from whoosh.qparser.dateparse import DateParserPlugin
@@ -24,7 +24,7 @@ from corrlog.model import Origin, Record, SourceKind
 DEFAULT_FIELDS = ("subject", "body", "attachment_text")
 QUERY_FIELDS = (
     "id", "kind", "source", "direction", "contract", "client", "milestone",
-    "from", "to", "subject", "body", "attachment", "date",
+    "from", "to", "subject", "body", "attachment", "date", "fulltext",
 )  # fmt: skip
 MARK_START, MARK_END = "\x02", "\x03"
 
@@ -47,6 +47,7 @@ def make_schema() -> Schema:
         body=TEXT(stored=True, analyzer=words),
         attachment=TEXT(stored=True, analyzer=names),
         attachment_text=TEXT(analyzer=words),
+        fulltext=TEXT(analyzer=words),
         date=DATETIME(sortable=True),
         date_iso=STORED(),
         origin=STORED(),
@@ -77,7 +78,7 @@ def origin_text(origin: Origin) -> str:
     return origin.path or origin.name
 
 
-def to_document(record: Record, attachment_text: str = "") -> dict[str, Any]:
+def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> dict[str, Any]:
     """The Whoosh document for a record."""
     utc = record.date.astimezone(UTC).replace(tzinfo=None)
     return {
@@ -94,6 +95,7 @@ def to_document(record: Record, attachment_text: str = "") -> dict[str, Any]:
         "body": record.text,
         "attachment": " ".join(record.attachments),
         "attachment_text": attachment_text,
+        "fulltext": fulltext,
         "date": utc,
         "date_iso": record.date.isoformat(),
         "origin": origin_text(record.origin),
@@ -110,8 +112,8 @@ class Index:
         self.directory = directory
 
     def exists(self) -> bool:
-        """Whether an index has been created here."""
-        return self.directory.is_dir() and index.exists_in(str(self.directory))
+        """Whether an index has been created here (damaged or not: opening tells)."""
+        return self.directory.is_dir() and any(self.directory.glob("_MAIN_*.toc"))
 
     def create(self) -> None:
         """Create an empty index (replacing whatever is there)."""
@@ -147,6 +149,7 @@ class Index:
             batch.close_searcher()
             raw.cancel()
             raise
+        batch.flush()
         batch.close_searcher()
         raw.commit()
         self._fix_lock_mode()
@@ -170,26 +173,40 @@ class Index:
 
 
 class Writer:
-    """Adds and replaces documents within one Whoosh commit."""
+    """Adds and replaces documents within one Whoosh commit (the last write of an id wins)."""
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
         self._searcher: Any = None
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._deleted: set[str] = set()
 
     def _shared_searcher(self) -> Any:
         if self._searcher is None:
             self._searcher = self._raw.searcher()
         return self._searcher
 
-    def add(self, record: Record, *, replace: bool, attachment_text: str = "") -> None:
-        """Add a record's document; `replace` first removes the old one with the same id."""
-        if replace:
-            self.delete(record.id)
-        self._raw.add_document(**to_document(record, attachment_text))
+    def add(
+        self, record: Record, *, replace: bool, attachment_text: str = "", fulltext: str = ""
+    ) -> None:
+        """Add a record's document; `replace` first removes the committed one with the same id."""
+        if replace or record.id in self._pending:
+            self._deleted.add(record.id)
+        self._pending[record.id] = to_document(record, attachment_text, fulltext)
 
     def delete(self, record_id: str) -> None:
         """Remove a record's document (no-op when absent)."""
-        self._raw.delete_by_term("id", record_id, searcher=self._shared_searcher())
+        self._pending.pop(record_id, None)
+        self._deleted.add(record_id)
+
+    def flush(self) -> None:
+        """Hand the batch to Whoosh: deletions first (one shared searcher), then additions."""
+        for record_id in sorted(self._deleted):
+            self._raw.delete_by_term("id", record_id, searcher=self._shared_searcher())
+        for document in self._pending.values():
+            self._raw.add_document(**document)
+        self._deleted.clear()
+        self._pending.clear()
 
     def close_searcher(self) -> None:
         """Release the searcher used for deletions."""
@@ -317,6 +334,20 @@ def _parse(parser: MultifieldParser, text: str, original: str) -> query.Query:
     return parsed
 
 
+def _only_common_words(text: str) -> bool:
+    """Whether every searchable word is a stop word or a single character."""
+    words = [w.lower() for w in re.findall(r"[\w:]+", text) if w not in _OPERATORS]
+    return all(":" not in w and (w in STOP_WORDS or len(w) < 2) for w in words)
+
+
+def _lower_fields(text: str) -> str:
+    """Field names are case-insensitive for users (`From:`), lower-case in the schema."""
+    parts = re.split(r'("[^"]*")', text)
+    for i in range(0, len(parts), 2):
+        parts[i] = _FIELD_REF.sub(lambda m: m.group(1).lower() + ":", parts[i])
+    return "".join(parts)
+
+
 def _is_null(parsed: query.Query) -> bool:
     return isinstance(parsed, type(query.NullQuery))
 
@@ -331,8 +362,13 @@ def parse_query(text: str) -> query.Query:
     for clause in _DATE_CLAUSE.findall(_strip_quoted(stripped)):
         if _is_null(_parse(parser, f"date:{clause}", stripped)):
             raise QueryError(f"cannot read date:{clause} in query {stripped!r}; {_DATE_HINT}")
-    parsed = _parse(parser, stripped, stripped)
+    parsed = _parse(parser, _lower_fields(stripped), stripped)
     if _is_null(parsed):
+        if _only_common_words(stripped):
+            raise QueryError(
+                f"nothing to search for in {text!r}: its words are too common or too short "
+                "to be indexed; add a more specific word"
+            )
         raise QueryError(
             f"cannot make sense of query {text!r}; check operators (AND, OR, NOT) and "
             "dates (date:2026-01-31 or date:[2026-01-01 to 2026-02-01])"
@@ -348,6 +384,8 @@ def _filters(request: SearchRequest) -> list[query.Query]:
         parts.append(query.Term("kind", request.kind))
     if request.client:
         words = [w for w in re.split(r"\W+", request.client.lower()) if w]
+        if not words:
+            raise QueryError(f"--client {request.client!r} has no letters or digits to match")
         parts.append(
             query.Phrase("client", words) if len(words) > 1 else query.Term("client", words[0])
         )

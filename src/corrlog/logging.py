@@ -38,7 +38,7 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _scrub_item(k, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_scrub(v) for v in value)
+        return [_scrub(v) for v in value]
     return value
 
 
@@ -69,10 +69,9 @@ def processors(fmt: LogFormat, stream: TextIO) -> list[Processor]:
         chain.append(structlog.processors.ExceptionRenderer(exceptions))
         chain += [redact_secrets, structlog.processors.JSONRenderer()]
     else:
-        chain.append(structlog.dev.set_exc_info)
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
-        )
+        # Render the traceback to text *before* redaction so secrets in it are masked too.
+        chain += [structlog.dev.set_exc_info, structlog.processors.format_exc_info]
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
         chain += [redact_secrets, renderer]
     return chain
 

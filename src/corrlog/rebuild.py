@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from corrlog.datadir import Session
 from corrlog.errors import CorrlogError, RecordError
 from corrlog.ingest import NoteItem, mtime_datetime, note_contract, note_record, parse_note_item
-from corrlog.ledger import transaction
+from corrlog.ingest_mail import MailItem
+from corrlog.ledger import Entry, transaction
 from corrlog.logging import get_logger
-from corrlog.model import Record
+from corrlog.model import Origin
 from corrlog.parse.note import Note
+from corrlog.pipeline import Pipeline
 from corrlog.rules.contracts import merge_contracts
-from corrlog.sync import flush_index
+from corrlog.sync import relink_threads
 
 Progress = Callable[[int], None]
 
@@ -62,8 +64,9 @@ def _load(
         return None
 
 
-def rebuild(session: Session, tz: tzinfo, progress: Progress | None = None) -> RebuildReport:
+def rebuild(pipeline: Pipeline, progress: Progress | None = None) -> RebuildReport:
     """Empty the index and derived tables, then replay every live item from the archive."""
+    session, tz = pipeline.session, pipeline.tz
     report = RebuildReport(entries=session.ledger.count())
     notes = current_notes(session)
     loaded: list[tuple[dict[str, Any], str, NoteItem, Note]] = []
@@ -78,20 +81,49 @@ def rebuild(session: Session, tz: tzinfo, progress: Progress | None = None) -> R
             continue
         loaded.append((detail, sha, *parsed))
     declared = [c for _, _, item, note in loaded if (c := note_contract(item, note)) is not None]
-    contracts, _conflicts = merge_contracts(declared)
-    built: dict[str, Record] = {}
+    note_contracts, _conflicts = merge_contracts(declared)
+    pipeline.set_note_contracts(note_contracts.values())
     with transaction(session.conn):
         session.state.clear_derived()
-        for contract in contracts.values():
+        for contract in note_contracts.values():
             session.state.put_contract(contract)
         for detail, sha, item, note in loaded:
             session.state.set_note_cursor(
                 item.root, item.path, int(detail["mtime_ns"]), int(detail["size"]), sha
             )
-            record = note_record(item, note, contracts)
+            record = note_record(item, note, pipeline.contracts)
             session.state.put_record(record)
-            built[record.id] = record
+        report.records = len(loaded)
+        for entry in session.ledger.entries():
+            if entry.event in ("ingest", "seen") and not (entry.origin or "").startswith("notes:"):
+                report.records += _replay_mail(pipeline, entry, report)
+    relink_threads(pipeline)
     session.index.create()
-    flush_index(session, built, tz, progress)
-    report.records, report.contracts = len(built), len(contracts)
+    pipeline.flush({}, progress)
+    report.contracts = len(pipeline.contracts)
     return report
+
+
+def _replay_mail(pipeline: Pipeline, entry: Entry, report: RebuildReport) -> int:
+    """Re-create a message's record and origin from its ledger entry; 1 if a record was added."""
+    state = pipeline.session.state
+    detail = entry.detail_json()
+    if not entry.sha256 or "origin" not in detail:
+        return 0
+    origin = Origin.from_json(detail["origin"])
+    received = datetime.fromisoformat(detail["received"]) if detail.get("received") else None
+    try:
+        raw = pipeline.session.archive.get(entry.sha256)
+    except CorrlogError as exc:
+        get_logger().error("archived object unreadable; run 'corrlog verify'", reason=str(exc))
+        report.unreadable += 1
+        return 0
+    doc, message_id, refs, quarantine = pipeline.mail_doc(MailItem(raw, origin, received))
+    existing = (
+        state.record_by_message_id(message_id) if message_id else state.record_row(doc.record.id)
+    )
+    state.add_origin(existing["id"] if existing else doc.record.id, origin, entry.sha256)
+    if existing is not None:
+        return 0
+    state.put_record(doc.record, message_id=message_id, thread=refs, quarantine=quarantine)
+    return 1

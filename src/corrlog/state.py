@@ -56,13 +56,20 @@ class State:
 
     # records --------------------------------------------------------------
 
-    def put_record(self, record: Record) -> bool:
+    def put_record(
+        self,
+        record: Record,
+        *,
+        message_id: str | None = None,
+        thread: tuple[str, ...] = (),
+        quarantine: str | None = None,
+    ) -> bool:
         """Insert or replace a record's metadata, marked as waiting for the index; True if new."""
         existed = self.conn.execute("SELECT 1 FROM records WHERE id = ?", (record.id,)).fetchone()
         self.conn.execute(
             "INSERT OR REPLACE INTO records (id, sha256, source, origin, kind, direction, date,"
-            " subject, client, contract, milestone, link_rule, indexed)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            " subject, client, contract, milestone, link_rule, message_id, thread, quarantine,"
+            " indexed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (
                 record.id,
                 record.sha256,
@@ -76,9 +83,112 @@ class State:
                 record.contract,
                 record.milestone,
                 record.link_rule,
+                message_id,
+                json.dumps(list(thread)) if thread else None,
+                quarantine,
             ),
         )
         return existed is None
+
+    def mark_stale(self, record_id: str) -> None:
+        """Ask for a record's document to be rebuilt on the next index flush."""
+        self.conn.execute(
+            "UPDATE records SET indexed = 0 WHERE id = ? AND indexed = 1", (record_id,)
+        )
+
+    def set_link(self, record_id: str, client: str | None, contract: str | None, rule: str) -> None:
+        """Change a record's link (the document is rebuilt on the next flush)."""
+        self.conn.execute(
+            "UPDATE records SET client = ?, contract = ?, link_rule = ?, indexed = 0 WHERE id = ?",
+            (client, contract, rule, record_id),
+        )
+
+    # mail -------------------------------------------------------------------
+
+    def record_by_message_id(self, message_id: str) -> sqlite3.Row | None:
+        """The record of a Message-ID, if any."""
+        row: sqlite3.Row | None = self.conn.execute(
+            "SELECT * FROM records WHERE message_id = ? LIMIT 1", (message_id,)
+        ).fetchone()
+        return row
+
+    def add_origin(self, record_id: str, origin: Origin, sha256: str) -> None:
+        """Remember one more place a record was found."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO origins (record_id, origin_key, origin, sha256) VALUES (?, ?, ?, ?)",
+            (record_id, origin.key(), json.dumps(origin.to_json()), sha256),
+        )
+
+    def has_origin(self, origin_key: str) -> bool:
+        """Whether an item at this origin is already recorded."""
+        row = self.conn.execute("SELECT 1 FROM origins WHERE origin_key = ? LIMIT 1", (origin_key,))
+        return row.fetchone() is not None
+
+    def origins(self, record_id: str) -> list[Origin]:
+        """Every origin of a record."""
+        rows = self.conn.execute(
+            "SELECT origin FROM origins WHERE record_id = ? ORDER BY origin_key", (record_id,)
+        )
+        return [Origin.from_json(json.loads(row["origin"])) for row in rows]
+
+    def unlinked_threaded(self) -> list[sqlite3.Row]:
+        """Mail records not linked to a contract that answer another message."""
+        return list(
+            self.conn.execute(
+                "SELECT * FROM records WHERE contract IS NULL AND thread IS NOT NULL AND indexed != -1"
+            )
+        )
+
+    def imap_cursor(
+        self, account: str, folder: str, uidvalidity: int
+    ) -> tuple[int, list[str]] | None:
+        """(last archived UID, capture patterns used) for a folder incarnation."""
+        row = self.conn.execute(
+            "SELECT last_uid, patterns FROM imap_cursors WHERE account = ? AND folder = ?"
+            " AND uidvalidity = ?",
+            (account, folder, uidvalidity),
+        ).fetchone()
+        return (int(row["last_uid"]), json.loads(row["patterns"])) if row else None
+
+    def set_imap_cursor(
+        self, account: str, folder: str, uidvalidity: int, last_uid: int, patterns: list[str]
+    ) -> None:
+        """Advance a folder's cursor (call inside the transaction that committed the batch)."""
+        self.conn.execute(
+            "INSERT INTO imap_cursors (account, folder, uidvalidity, last_uid, patterns)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(account, folder, uidvalidity)"
+            " DO UPDATE SET last_uid = excluded.last_uid, patterns = excluded.patterns",
+            (account, folder, uidvalidity, last_uid, json.dumps(sorted(patterns))),
+        )
+
+    def maildir_seen(self, source: str) -> dict[str, int]:
+        """Maildir message keys already examined, with whether each was captured."""
+        rows = self.conn.execute(
+            "SELECT key, captured FROM maildir_files WHERE source = ?", (source,)
+        )
+        return {row["key"]: int(row["captured"]) for row in rows}
+
+    def set_maildir_file(self, source: str, key: str, folder: str, captured: bool) -> None:
+        """Remember a Maildir message as examined."""
+        self.conn.execute(
+            "INSERT INTO maildir_files (source, key, folder, captured) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(source, key) DO UPDATE SET captured = excluded.captured",
+            (source, key, folder, int(captured)),
+        )
+
+    def source_patterns(self, source: str) -> list[str]:
+        """The capture patterns a source was last scanned with."""
+        row = self.conn.execute(
+            "SELECT patterns FROM source_patterns WHERE source = ?", (source,)
+        ).fetchone()
+        return list(json.loads(row["patterns"])) if row else []
+
+    def set_source_patterns(self, source: str, patterns: list[str]) -> None:
+        """Record the capture patterns a source was scanned with."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO source_patterns (source, patterns) VALUES (?, ?)",
+            (source, json.dumps(sorted(patterns))),
+        )
 
     def mark_indexed(self, ids: list[str]) -> None:
         """Note that these records' documents are committed to the index."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -23,7 +23,7 @@ from corrlog.ledger import transaction
 from corrlog.logging import get_logger
 from corrlog.model import Contract, Record, SourceKind
 from corrlog.parse.note import Note
-from corrlog.rules.contracts import merge_contracts
+from corrlog.pipeline import IndexDoc, Pipeline
 from corrlog.sources.notes import NoteFile, scan
 from corrlog.state import row_origin
 
@@ -110,12 +110,13 @@ def _gone(path: str) -> bool:
 
 
 def _contracts_after(
-    session: Session, revisions: list[_Revision], deleted: list[str]
+    pipeline: Pipeline, revisions: list[_Revision], deleted: list[str]
 ) -> dict[str, Contract]:
+    session = pipeline.session
     replaced = {r.item.path for r in revisions} | set(deleted)
     kept = [c for c in session.state.contracts().values() if c.defined_by not in replaced]
     declared = [c for r in revisions if (c := note_contract(r.item, r.note)) is not None]
-    merged, conflicts = merge_contracts([*kept, *declared])
+    conflicts = pipeline.set_note_contracts([*kept, *declared])
     for conflict in conflicts:
         get_logger(source="notes").warning(
             "contract defined twice with different terms; using the first",
@@ -123,11 +124,12 @@ def _contracts_after(
             used=conflict.first,
             ignored=conflict.second,
         )
-    return merged
+    return pipeline.contracts
 
 
-def sync_notes(session: Session, roots: Iterable[Path], tz: tzinfo) -> NotesReport:
+def sync_notes(pipeline: Pipeline, roots: Iterable[Path]) -> NotesReport:
     """Archive every new note revision and record deletions, then bring the index up to date."""
+    session, tz = pipeline.session, pipeline.tz
     report = NotesReport()
     revisions: list[_Revision] = []
     present: set[str] = set()
@@ -145,9 +147,9 @@ def sync_notes(session: Session, roots: Iterable[Path], tz: tzinfo) -> NotesRepo
         for p in session.state.note_paths(str(root))
         if p not in present and _gone(p)
     ]
-    before = session.state.contracts()
-    contracts = _contracts_after(session, revisions, deleted)
-    built: dict[str, Record] = {}
+    before = dict(pipeline.contracts)
+    contracts = _contracts_after(pipeline, revisions, deleted)
+    built: dict[str, IndexDoc] = {}
     for start in range(0, len(revisions), BATCH):
         batch = revisions[start : start + BATCH]
         built.update(_commit_revisions(session, batch, contracts))
@@ -157,7 +159,7 @@ def sync_notes(session: Session, roots: Iterable[Path], tz: tzinfo) -> NotesRepo
         report.deleted += 1
     if _link_view(before) != _link_view(contracts):
         report.relinked = relink_notes(session, contracts, tz, skip=set(built))
-    flush_index(session, built, tz)
+    pipeline.flush(built)
     return report
 
 
@@ -167,7 +169,7 @@ def _link_view(contracts: dict[str, Contract]) -> dict[str, tuple[object, ...]]:
 
 def _commit_revisions(
     session: Session, batch: list[_Revision], contracts: dict[str, Contract]
-) -> dict[str, Record]:
+) -> dict[str, IndexDoc]:
     """Archive a batch, then write ledger, cursors, contracts and records in one transaction."""
     for revision in batch:
         session.archive.put(revision.item.raw)
@@ -179,7 +181,7 @@ def _commit_revisions(
         get_logger(source="notes").info(
             "note archived", path=revision.item.path, sha256=revision.sha256[:12]
         )
-    return {r.id: r for r in records.values()}
+    return {r.id: IndexDoc(r, fulltext=r.text) for r in records.values()}
 
 
 def _commit_one(session: Session, revision: _Revision, contracts: dict[str, Contract]) -> Record:
@@ -250,32 +252,31 @@ def relink_notes(
     return moved
 
 
-def flush_index(
-    session: Session, built: dict[str, Record], tz: tzinfo, progress: Progress | None = None
-) -> int:
-    """Write every pending record to the index in one commit, then mark them indexed."""
-    pending = session.state.pending()
-    if not pending:
-        return 0
-    added, removed = [], []
-    with session.index.writer() as writer:
-        for row in pending:
-            if row["indexed"] == -1:
-                writer.delete(row["id"])
-                removed.append(row["id"])
-            else:
-                record = built.get(row["id"]) or _rebuild(session, row, tz)
-                writer.add(record, replace=True)
-                added.append(row["id"])
-            if progress:
-                progress(1)
-    with transaction(session.conn):
-        session.state.mark_indexed(added)
-        session.state.forget(removed)
-    return len(added) + len(removed)
-
-
-def _rebuild(session: Session, row: sqlite3.Row, tz: tzinfo) -> Record:
-    origin = row_origin(row)
-    item = load_note_item(session, origin.path or "", row["sha256"])
-    return note_record(item, parse_note_item(item, tz), session.state.contracts())
+def relink_threads(pipeline: Pipeline) -> int:
+    """Link replies that arrived before the message they answer (order must not matter)."""
+    session = pipeline.session
+    moved = 0
+    for _round in range(10):
+        changed = 0
+        with transaction(session.conn):
+            for row in session.state.unlinked_threaded():
+                refs = json.loads(row["thread"])
+                parent = next(
+                    (
+                        p
+                        for ref in refs
+                        if (p := session.state.record_by_message_id(ref)) and p["contract"]
+                    ),
+                    None,
+                )
+                if parent is not None:
+                    session.state.set_link(
+                        row["id"], parent["client"], parent["contract"], "thread"
+                    )
+                    changed += 1
+        moved += changed
+        if not changed:
+            break
+    if moved:
+        pipeline.flush({})
+    return moved

@@ -37,7 +37,7 @@ def _lower_list(value: object) -> object:
 class MilestoneModel(BaseModel):
     """A milestone as written in front matter."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     id: str
     name: str = ""

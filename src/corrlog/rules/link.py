@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 
-from corrlog.model import Contract
+from corrlog.model import Contract, ContractStatus
+from corrlog.rules.capture import CapturePolicy, subject_tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,4 +66,59 @@ def find_milestone(contract: Contract, text: str) -> str | None:
 
 
 def _has_phrase(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+    words = r"\s+".join(re.escape(word) for word in phrase.split())
+    return bool(words) and re.search(rf"(?<!\w){words}(?!\w)", text) is not None
+
+
+def link_mail(
+    *,
+    subject: str,
+    participants: Iterable[str],
+    thread_refs: Iterable[str],
+    when: date,
+    contracts: Mapping[str, Contract],
+    thread_links: Mapping[str, Link],
+    text: str,
+) -> Link:
+    """Link a message: subject tag, then thread (a linked parent), then participants."""
+    by_lower = {k.lower(): c for k, c in contracts.items()}
+    for tag in subject_tags(subject):
+        if tag in by_lower:
+            known = by_lower[tag]
+            return _with_milestone(
+                Link(known.client, known.id, None, "explicit"), known, f"{subject}\n{text}"
+            )
+    for ref in thread_refs:
+        parent = thread_links.get(ref)
+        if parent is not None and parent.contract:
+            known = contracts.get(parent.contract)
+            link = Link(parent.client, parent.contract, None, "thread")
+            return _with_milestone(link, known, f"{subject}\n{text}")
+    return _link_by_participants(list(participants), when, contracts, f"{subject}\n{text}")
+
+
+def _link_by_participants(
+    participants: list[str], when: date, contracts: Mapping[str, Contract], text: str
+) -> Link:
+    matching = [
+        c
+        for c in contracts.values()
+        if any(CapturePolicy.from_contracts([c]).matches_address(a) for a in participants)
+    ]
+    if not matching:
+        return UNLINKED
+    active = [c for c in matching if _active_on(c, when)]
+    candidates = active or matching
+    clients = {c.client for c in candidates}
+    if len(candidates) == 1:
+        known = candidates[0]
+        return _with_milestone(Link(known.client, known.id, None, "participants"), known, text)
+    if len(clients) == 1:
+        return Link(client=clients.pop(), rule="participants-client")
+    return UNLINKED
+
+
+def _active_on(contract: Contract, when: date) -> bool:
+    if contract.status is not ContractStatus.ACTIVE:
+        return False
+    return contract.start is None or contract.start <= when

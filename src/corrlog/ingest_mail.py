@@ -1,0 +1,138 @@
+"""From raw message bytes to a Record: parse, link, classify (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from corrlog.archive import sha256_hex
+from corrlog.errors import RecordError
+from corrlog.model import Contract, Direction, Kind, Origin, Record
+from corrlog.parse.mail import Address, MailHeaders, ParsedMail, parse_headers, parse_mail
+from corrlog.rules.classify import DEFAULT_RULES, ClassifyRules, classify
+from corrlog.rules.link import Link, link_mail
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def mail_record_id(message_id: str | None, sha256: str) -> str:
+    """A message's record id: from its Message-ID (so copies are one record), else its bytes."""
+    if message_id:
+        return hashlib.sha256(f"msg\0{message_id}".encode()).hexdigest()[:12]
+    return sha256[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class MailItem:
+    """Message bytes as fetched, with where and when the server says they arrived."""
+
+    raw: bytes
+    origin: Origin
+    received: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailDoc:
+    """A message made ready for state and index."""
+
+    record: Record
+    message_id: str | None
+    thread_refs: tuple[str, ...]
+    attachment_text: str
+    fulltext: str
+    quarantine: str | None
+
+
+def _display(address: Address) -> str:
+    return f"{address.name} <{address.addr}>" if address.name else address.addr
+
+
+def _headers_or_empty(raw: bytes) -> MailHeaders:
+    try:
+        return parse_headers(raw)
+    except RecordError:
+        return MailHeaders(None, "", (), (), (), (), None, None, ())
+
+
+def _parse(raw: bytes) -> tuple[MailHeaders, ParsedMail | None, str | None]:
+    try:
+        parsed = parse_mail(raw)
+    except RecordError as exc:
+        return _headers_or_empty(raw), None, str(exc)
+    return parsed.headers, parsed, None
+
+
+def thread_refs(headers: MailHeaders) -> tuple[str, ...]:
+    """The message ids this message answers, nearest first."""
+    refs = list(reversed(headers.references))
+    if headers.in_reply_to:
+        refs.insert(0, headers.in_reply_to)
+    return tuple(dict.fromkeys(refs))
+
+
+def mail_record(
+    item: MailItem,
+    *,
+    contracts: Mapping[str, Contract],
+    me: frozenset[str],
+    thread_links: Mapping[str, Link],
+    rules: ClassifyRules = DEFAULT_RULES,
+) -> MailDoc:
+    """Parse and link one message; an unparseable one becomes a quarantined record."""
+    sha = sha256_hex(item.raw)
+    headers, parsed, problem = _parse(item.raw)
+    when = headers.date or item.received or _EPOCH
+    participants = tuple(a.addr for a in headers.participants())
+    new_text = parsed.new_text if parsed else ""
+    refs = thread_refs(headers)
+    link = link_mail(
+        subject=headers.subject,
+        participants=participants,
+        thread_refs=refs,
+        when=when.date(),
+        contracts=contracts,
+        thread_links=thread_links,
+        text=new_text,
+    )
+    sender = headers.from_[0] if headers.from_ else None
+    direction = Direction.OUT if sender and sender.addr in me else Direction.IN
+    kind, _reason = (
+        classify(
+            subject=headers.subject,
+            new_text=new_text,
+            direction=direction,
+            declared=None,
+            rules=rules,
+        )
+        if parsed
+        else (Kind.MESSAGE, "quarantined")
+    )
+    record = Record(
+        id=mail_record_id(headers.message_id, sha),
+        source=item.origin.source,
+        kind=kind,
+        direction=direction,
+        date=when,
+        subject=headers.subject,
+        sha256=sha,
+        origin=item.origin,
+        client=link.client,
+        contract=link.contract,
+        milestone=link.milestone,
+        sender=_display(sender) if sender else "",
+        recipients=tuple(_display(a) for a in (*headers.to, *headers.cc)),
+        participants=participants,
+        text=new_text,
+        attachments=tuple(a.name for a in parsed.attachments) if parsed else (),
+        link_rule=link.rule,
+    )
+    return MailDoc(
+        record=record,
+        message_id=headers.message_id,
+        thread_refs=refs,
+        attachment_text="\n".join(a.text for a in parsed.attachments if a.text) if parsed else "",
+        fulltext=parsed.text if parsed else "",
+        quarantine=problem,
+    )

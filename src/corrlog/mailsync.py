@@ -1,0 +1,271 @@
+"""One pass over the mail sources (Maildir, IMAP): filter, archive, ledger + cursor, then index."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from corrlog.config import ImapAccount, MaildirSource
+from corrlog.errors import RecordError, SourceError
+from corrlog.ingest_mail import MailItem
+from corrlog.ledger import transaction
+from corrlog.logging import get_logger
+from corrlog.model import Origin, SourceKind
+from corrlog.parse.mail import parse_headers
+from corrlog.pipeline import IndexDoc, Pipeline
+from corrlog.rules.capture import CapturePolicy
+from corrlog.sources import maildir
+from corrlog.sources.imap import ImapConnection, iter_batches
+
+MAILDIR_BATCH = 200
+
+
+@dataclass
+class MailReport:
+    """What one mail source's pass did."""
+
+    source: str
+    examined: int = 0
+    archived: int = 0
+    duplicates: int = 0
+    private: int = 0
+    quarantined: int = 0
+    unreadable: int = 0
+
+    def summary(self) -> str:
+        """One line for people."""
+        parts = [f"{self.archived} archived", f"{self.duplicates} already known"]
+        parts.append(f"{self.private} personal skipped")
+        if self.quarantined:
+            parts.append(f"{self.quarantined} quarantined")
+        if self.unreadable:
+            parts.append(f"{self.unreadable} unreadable")
+        return f"{self.source}: " + ", ".join(parts)
+
+
+def captured(policy: CapturePolicy, header_bytes: bytes) -> bool:
+    """Whether a message (judged by its headers alone) is client correspondence."""
+    if policy.capture_all:
+        return True
+    try:
+        headers = parse_headers(header_bytes)
+    except RecordError:
+        return False
+    return policy.captures((a.addr for a in headers.participants()), headers.subject)
+
+
+def _existing_id(pipeline: Pipeline, message_id: str | None, record_id: str) -> str | None:
+    state = pipeline.session.state
+    row = state.record_by_message_id(message_id) if message_id else None
+    if row is None:
+        row = pipeline.session.conn.execute(
+            "SELECT id FROM records WHERE id = ?", (record_id,)
+        ).fetchone()
+    return str(row["id"]) if row else None
+
+
+def commit_items(
+    pipeline: Pipeline, items: list[MailItem], report: MailReport, advance: Callable[[], None]
+) -> dict[str, IndexDoc]:
+    """Archive a batch, then ledger + origins + records + the cursor in one transaction."""
+    session = pipeline.session
+    for item in items:
+        session.archive.put(item.raw)
+    built: dict[str, IndexDoc] = {}
+    with transaction(session.conn):
+        for item in items:
+            doc = _commit_one(pipeline, item, report)
+            if doc is not None:
+                built[doc.record.id] = doc
+        advance()
+    return built
+
+
+def _commit_one(pipeline: Pipeline, item: MailItem, report: MailReport) -> IndexDoc | None:
+    session = pipeline.session
+    key = item.origin.key()
+    if session.state.has_origin(key):
+        report.duplicates += 1
+        return None
+    doc, message_id, refs, quarantine = pipeline.mail_doc(item)
+    record = doc.record
+    existing = _existing_id(pipeline, message_id, record.id)
+    detail: dict[str, object] = {"origin": item.origin.to_json()}
+    if item.received:
+        detail["received"] = item.received.isoformat()
+    if quarantine:
+        detail["quarantine"] = quarantine
+    event = "seen" if session.ledger.has_item(record.sha256) else "ingest"
+    session.ledger.append(event, sha256=record.sha256, origin=key, detail=detail)
+    session.state.add_origin(existing or record.id, item.origin, record.sha256)
+    if existing is not None:
+        report.duplicates += 1
+        return None
+    session.state.put_record(record, message_id=message_id, thread=refs, quarantine=quarantine)
+    report.archived += 1
+    if quarantine:
+        report.quarantined += 1
+        get_logger(source=item.origin.source.value).warning(
+            "message cannot be parsed; archived raw and quarantined", origin=key, reason=quarantine
+        )
+    return IndexDoc(doc.record, doc.attachment_text, doc.fulltext, new=True)
+
+
+# Maildir ---------------------------------------------------------------------------------
+
+
+def sync_maildir(pipeline: Pipeline, source: MaildirSource) -> MailReport:
+    """Read every not-yet-examined message file of a Maildir (tree); files are never changed."""
+    state = pipeline.session.state
+    report = MailReport(source=f"maildir {source.name}")
+    policy = pipeline.policy()
+    patterns = sorted(policy.patterns())
+    seen = state.maildir_seen(source.name)
+    rescan = bool(set(patterns) - set(state.source_patterns(source.name)))
+    todo = [
+        f for f in maildir.scan(source.path) if f.key not in seen or (rescan and not seen[f.key])
+    ]
+    for start in range(0, len(todo), MAILDIR_BATCH):
+        _maildir_batch(pipeline, source, todo[start : start + MAILDIR_BATCH], policy, report)
+    with transaction(pipeline.session.conn):
+        state.set_source_patterns(source.name, patterns)
+    return report
+
+
+def _maildir_batch(
+    pipeline: Pipeline,
+    source: MaildirSource,
+    files: list[maildir.MaildirFile],
+    policy: CapturePolicy,
+    report: MailReport,
+) -> None:
+    items, examined = [], []
+    for file in files:
+        try:
+            raw = file.path.read_bytes()
+            received = datetime.fromtimestamp(file.path.stat().st_mtime).astimezone()
+        except OSError as exc:
+            get_logger(source="maildir").warning(
+                "cannot read message file; skipped", path=str(file.path), reason=exc.strerror
+            )
+            report.unreadable += 1
+            continue
+        report.examined += 1
+        keep = captured(policy, raw)
+        examined.append((file, keep))
+        if not keep:
+            report.private += 1
+            continue
+        origin = Origin(SourceKind.MAILDIR, source.name, path=file.key, folder=file.folder)
+        items.append(MailItem(raw, origin, received))
+
+    def advance() -> None:
+        for file, keep in examined:
+            pipeline.session.state.set_maildir_file(source.name, file.key, file.folder, keep)
+
+    pipeline.flush(commit_items(pipeline, items, report, advance))
+
+
+# IMAP ------------------------------------------------------------------------------------
+
+
+def sync_imap(pipeline: Pipeline, account: ImapAccount) -> MailReport:
+    """Fetch every new message of every folder of an account; SourceError when it fails."""
+    report = MailReport(source=f"imap {account.name}")
+    policy = pipeline.policy()
+    with ImapConnection(account) as conn:
+        for folder in conn.folders():
+            _sync_folder(pipeline, conn, folder, policy, report)
+    return report
+
+
+def _sync_folder(
+    pipeline: Pipeline,
+    conn: ImapConnection,
+    folder: str,
+    policy: CapturePolicy,
+    report: MailReport,
+) -> None:
+    account = conn.account
+    log = get_logger(source="imap", account=account.name, folder=folder)
+    try:
+        selected = conn.select(folder)
+    except SourceError as exc:
+        log.warning("cannot select folder; skipped", reason=str(exc))
+        return
+    state = pipeline.session.state
+    patterns = sorted(policy.patterns())
+    cursor = state.imap_cursor(account.name, folder, selected.uidvalidity)
+    last_uid, old_patterns = cursor or (0, [])
+    if cursor is None and state_has_other_uidvalidity(
+        pipeline, account.name, folder, selected.uidvalidity
+    ):
+        log.info("UIDVALIDITY changed; rescanning folder", uidvalidity=selected.uidvalidity)
+    if cursor is not None and set(patterns) - set(old_patterns):
+        log.info("new client addresses; rescanning headers of synced mail", upto_uid=last_uid)
+        _fetch(
+            pipeline, conn, selected.uidvalidity, conn.uids_upto(last_uid), policy, report, last_uid
+        )
+    _fetch(pipeline, conn, selected.uidvalidity, conn.uids_after(last_uid), policy, report, None)
+    if cursor is None or set(patterns) != set(old_patterns):
+        final = state.imap_cursor(account.name, folder, selected.uidvalidity)
+        with transaction(pipeline.session.conn):
+            state.set_imap_cursor(
+                account.name, folder, selected.uidvalidity, final[0] if final else 0, patterns
+            )
+
+
+def state_has_other_uidvalidity(
+    pipeline: Pipeline, account: str, folder: str, uidvalidity: int
+) -> bool:
+    """Whether a cursor exists for this folder under a different UIDVALIDITY."""
+    row = pipeline.session.conn.execute(
+        "SELECT 1 FROM imap_cursors WHERE account = ? AND folder = ? AND uidvalidity != ?",
+        (account, folder, uidvalidity),
+    ).fetchone()
+    return row is not None
+
+
+def _fetch(
+    pipeline: Pipeline,
+    conn: ImapConnection,
+    uidvalidity: int,
+    uids: Iterable[int],
+    policy: CapturePolicy,
+    report: MailReport,
+    keep_cursor: int | None,
+) -> None:
+    """Headers first, whole messages only for captured ones; cursor advanced per batch."""
+    account, folder = conn.account, conn.select_name
+    patterns = sorted(policy.patterns()) if keep_cursor is None else None
+    state = pipeline.session.state
+    for batch in iter_batches(list(uids), account.batch_size):
+        headers = conn.headers(batch)
+        report.examined += len(batch)
+        wanted = [uid for uid in batch if captured(policy, headers.get(uid, b""))]
+        report.private += len(batch) - len(wanted)
+        wanted = [
+            uid
+            for uid in wanted
+            if not state.has_origin(_origin(account, folder, uidvalidity, uid).key())
+        ]
+        items = [
+            MailItem(raw, _origin(account, folder, uidvalidity, uid), received)
+            for uid, raw, received in conn.messages(wanted)
+        ]
+        top = max(batch)
+
+        def advance(top: int = top) -> None:
+            if patterns is not None:
+                old = state.imap_cursor(account.name, folder, uidvalidity)
+                state.set_imap_cursor(account.name, folder, uidvalidity, top, old[1] if old else [])
+
+        pipeline.flush(commit_items(pipeline, items, report, advance))
+        get_logger(source="imap", account=account.name, folder=folder).info(
+            "batch synced", upto_uid=top, fetched=len(items)
+        )
+
+
+def _origin(account: ImapAccount, folder: str, uidvalidity: int, uid: int) -> Origin:
+    return Origin(SourceKind.IMAP, account.name, folder=folder, uidvalidity=uidvalidity, uid=uid)

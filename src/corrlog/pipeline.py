@@ -1,0 +1,180 @@
+"""What every source shares after archiving: contracts in force, and writing pending records to the index."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from corrlog.config import ContractConfig
+from corrlog.datadir import Session
+from corrlog.ingest import NoteItem, mtime_datetime, note_record, parse_note_item
+from corrlog.ingest_mail import MailItem, mail_record
+from corrlog.ledger import transaction
+from corrlog.model import (
+    Contract,
+    ContractStatus,
+    Escrow,
+    Milestone,
+    MilestoneStatus,
+    Record,
+    SourceKind,
+)
+from corrlog.rules.capture import CapturePolicy
+from corrlog.rules.classify import DEFAULT_RULES, ClassifyRules
+from corrlog.rules.contracts import Conflict, merge_contracts
+from corrlog.rules.link import Link
+from corrlog.state import row_origin
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDoc:
+    """A record plus the text the index needs beyond it."""
+
+    record: Record
+    attachment_text: str = ""
+    fulltext: str = ""
+    new: bool = False
+
+
+def config_contract(spec: ContractConfig) -> Contract:
+    """A `[[contracts]]` table as a Contract."""
+    return Contract(
+        id=spec.id,
+        client=spec.client,
+        title=spec.title,
+        emails=tuple(e.lower() for e in spec.emails),
+        interval=spec.interval,
+        start=spec.start,
+        status=ContractStatus(spec.status),
+        milestones=tuple(
+            Milestone(
+                id=m.id,
+                name=m.name or m.id,
+                amount=m.amount,
+                currency=m.currency,
+                due=m.due,
+                escrow=Escrow(m.escrow),
+                status=MilestoneStatus(m.status),
+            )
+            for m in spec.milestones
+        ),
+        defined_by="config",
+    )
+
+
+class ThreadLinks(Mapping[str, Link]):
+    """Message-ID -> link of the record already stored with that id (read from the database)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __getitem__(self, message_id: str) -> Link:
+        row = self._conn.execute(
+            "SELECT client, contract, milestone, link_rule FROM records WHERE message_id = ?"
+            " AND contract IS NOT NULL LIMIT 1",
+            (message_id,),
+        ).fetchone()
+        if row is None:
+            raise KeyError(message_id)
+        return Link(row["client"], row["contract"], row["milestone"], row["link_rule"])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@dataclass
+class Pipeline:
+    """The context records are built in: contracts, my addresses, rules, time zone."""
+
+    session: Session
+    contracts: dict[str, Contract]
+    me: frozenset[str]
+    tz: tzinfo
+    capture_all: bool = False
+    rules: ClassifyRules = DEFAULT_RULES
+    configured: tuple[Contract, ...] = ()
+
+    @classmethod
+    def load(
+        cls,
+        session: Session,
+        config_contracts: list[ContractConfig],
+        me: frozenset[str],
+        tz: tzinfo,
+        *,
+        capture_all: bool = False,
+        rules: ClassifyRules = DEFAULT_RULES,
+    ) -> Pipeline:
+        """Contracts from notes (state) and the config, merged."""
+        configured = tuple(map(config_contract, config_contracts))
+        pipeline = cls(session, {}, me, tz, capture_all, rules, configured)
+        pipeline.set_note_contracts(session.state.contracts().values())
+        return pipeline
+
+    def set_note_contracts(self, from_notes: Iterable[Contract]) -> list[Conflict]:
+        """Contracts in force: those declared by notes plus those in the config."""
+        self.contracts, conflicts = merge_contracts([*self.configured, *from_notes])
+        return conflicts
+
+    def policy(self) -> CapturePolicy:
+        """The capture filter for the contracts in force."""
+        return CapturePolicy.from_contracts(self.contracts.values(), capture_all=self.capture_all)
+
+    def mail_doc(self, item: MailItem) -> tuple[IndexDoc, str | None, tuple[str, ...], str | None]:
+        """(doc, message_id, thread refs, quarantine reason) for a message."""
+        doc = mail_record(
+            item,
+            contracts=self.contracts,
+            me=self.me,
+            thread_links=ThreadLinks(self.session.conn),
+            rules=self.rules,
+        )
+        index_doc = IndexDoc(doc.record, doc.attachment_text, doc.fulltext)
+        return index_doc, doc.message_id, doc.thread_refs, doc.quarantine
+
+    def rebuild_doc(self, row: sqlite3.Row) -> IndexDoc:
+        """Rebuild a record's document from the archive."""
+        origin = row_origin(row)
+        raw = self.session.archive.get(row["sha256"])
+        if origin.source is SourceKind.NOTES:
+            cursor = self.session.state.note_cursor(origin.path or "")
+            mtime = mtime_datetime(cursor[0] if cursor else 0)
+            item = NoteItem(raw=raw, root=origin.name, path=origin.path or "", mtime=mtime)
+            record = note_record(item, parse_note_item(item, self.tz), self.contracts)
+            return IndexDoc(record, fulltext=record.text)
+        doc, *_ = self.mail_doc(MailItem(raw, origin, datetime.fromisoformat(row["date"])))
+        return doc
+
+    def flush(self, built: Mapping[str, IndexDoc], progress: Progress | None = None) -> int:
+        """Write every pending record to the index in one commit, then mark them indexed."""
+        pending = self.session.state.pending()
+        if not pending:
+            return 0
+        added, removed = [], []
+        with self.session.index.writer() as writer:
+            for row in pending:
+                if row["indexed"] == -1:
+                    writer.delete(row["id"])
+                    removed.append(row["id"])
+                else:
+                    doc = built.get(row["id"]) or self.rebuild_doc(row)
+                    writer.add(
+                        doc.record,
+                        replace=not doc.new,
+                        attachment_text=doc.attachment_text,
+                        fulltext=doc.fulltext,
+                    )
+                    added.append(row["id"])
+                if progress:
+                    progress(1)
+        with transaction(self.session.conn):
+            self.session.state.mark_indexed(added)
+            self.session.state.forget(removed)
+        return len(added) + len(removed)

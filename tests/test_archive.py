@@ -1,0 +1,149 @@
+"""The content-addressed archive: raw bytes stored by sha256, atomically, owner-only."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+
+import pytest
+
+from corrlog.archive import Archive, ArchiveError, sha256_hex
+
+DATA = b"From: bob@acme.example\r\n\r\nHello\r\n"
+DIGEST = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    """An archive with its directories created."""
+    store = Archive(tmp_path / "archive")
+    store.ensure()
+    return store
+
+
+def mode(path: Path) -> int:
+    """The permission bits of `path`."""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every regular file below `root`, sorted."""
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_sha256_hex() -> None:
+    """sha256_hex is the hex sha256 of the bytes."""
+    assert DIGEST == sha256_hex(DATA)
+
+
+def test_put_returns_hash_and_stores_by_prefix(archive: Archive) -> None:
+    """put returns the sha256 and stores the bytes at root/<first two>/<rest>."""
+    digest = archive.put(DATA)
+    assert DIGEST == digest
+    target = archive.root / DIGEST[:2] / DIGEST[2:]
+    assert target == archive.path(digest)
+    assert DATA == target.read_bytes()
+    assert DATA == archive.get(digest)
+    assert archive.has(digest)
+
+
+def test_put_empty_bytes(archive: Archive) -> None:
+    """Empty content is stored and read back like any other."""
+    digest = archive.put(b"")
+    assert hashlib.sha256(b"").hexdigest() == digest
+    assert b"" == archive.get(digest)
+
+
+def test_permissions_owner_only(archive: Archive) -> None:
+    """Stored files are 0600; the root, the bucket and tmp directories are 0700."""
+    digest = archive.put(DATA)
+    target = archive.path(digest)
+    assert 0o600 == mode(target)
+    assert 0o700 == mode(target.parent)
+    assert 0o700 == mode(archive.root)
+    assert 0o700 == mode(archive.root / "tmp")
+
+
+def test_ensure_tightens_existing_root(tmp_path: Path) -> None:
+    """ensure() makes an existing, too-open archive root 0700."""
+    root = tmp_path / "archive"
+    root.mkdir(mode=0o755)
+    root.chmod(0o755)
+    Archive(root).ensure()
+    assert 0o700 == mode(root)
+
+
+def test_put_twice_is_a_no_op(archive: Archive) -> None:
+    """Storing the same bytes again keeps the file untouched and adds nothing."""
+    digest = archive.put(DATA)
+    before = archive.path(digest).stat().st_mtime_ns
+    files_before = files_under(archive.root)
+    assert digest == archive.put(DATA)
+    assert before == archive.path(digest).stat().st_mtime_ns
+    assert files_before == files_under(archive.root)
+
+
+def test_no_temp_files_left(archive: Archive) -> None:
+    """After put, the tmp directory is empty and only the objects exist."""
+    first = archive.put(DATA)
+    second = archive.put(b"other")
+    assert [] == list((archive.root / "tmp").iterdir())
+    assert sorted([archive.path(first), archive.path(second)]) == files_under(archive.root)
+
+
+def test_put_write_failure_is_archive_error(archive: Archive) -> None:
+    """An OS error while writing is an ArchiveError with a remedy, and leaves no object."""
+    tmp = archive.root / "tmp"
+    tmp.rmdir()
+    tmp.write_bytes(b"")  # a file where the tmp directory should be
+    with pytest.raises(ArchiveError, match="cannot write to the archive") as caught:
+        archive.put(DATA)
+    assert "free some space or fix permissions" in str(caught.value)
+    assert not archive.has(DIGEST)
+
+
+def test_get_missing_names_hash(archive: Archive) -> None:
+    """Reading an object that is not stored is an ArchiveError naming its hash."""
+    with pytest.raises(ArchiveError) as caught:
+        archive.get(DIGEST)
+    assert DIGEST in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "xyz", DIGEST[:-1], DIGEST + "0", DIGEST.upper(), "../" + DIGEST[3:], "g" * 64],
+)
+def test_path_rejects_non_hex(archive: Archive, name: str) -> None:
+    """Anything but 64 lower-case hex digits is rejected before touching the disk."""
+    with pytest.raises(ArchiveError, match="not a sha256 hex digest"):
+        archive.path(name)
+
+
+def test_has_rejects_non_hex(archive: Archive) -> None:
+    """has() validates the name like path() does."""
+    with pytest.raises(ArchiveError):
+        archive.has("../../etc/passwd")
+
+
+def test_clean_tmp_removes_leftovers(archive: Archive) -> None:
+    """clean_tmp removes half-written put-* files, counts them, and leaves other files."""
+    tmp = archive.root / "tmp"
+    (tmp / "put-abc123").write_bytes(b"half")
+    (tmp / "put-def456").write_bytes(b"")
+    (tmp / "keep.txt").write_bytes(b"x")
+    assert 2 == archive.clean_tmp()
+    assert [tmp / "keep.txt"] == sorted(tmp.iterdir())
+    assert 0 == archive.clean_tmp()
+
+
+def test_iter_hashes_lists_stored_objects(archive: Archive) -> None:
+    """iter_hashes yields every stored object's hash in sorted order, not the tmp files."""
+    digests = [archive.put(data) for data in (b"one", b"two", b"three")]
+    (archive.root / "tmp" / "put-leftover").write_bytes(b"x")
+    assert sorted(digests) == list(archive.iter_hashes())
+
+
+def test_iter_hashes_empty(archive: Archive) -> None:
+    """An empty archive has no objects."""
+    assert [] == list(archive.iter_hashes())

@@ -1,0 +1,485 @@
+"""The Whoosh index: writing records, query syntax, filters, sorting and snippets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corrlog.errors import IndexingError, QueryError
+from corrlog.index import (
+    MARK_END,
+    MARK_START,
+    Index,
+    SearchRequest,
+    address_tokens,
+    origin_text,
+    parse_query,
+    search,
+)
+from corrlog.model import Direction, Kind, Origin, Record, SourceKind
+
+CET = timezone(timedelta(hours=1))
+
+
+def mail(
+    record_id: str, when: datetime, subject: str, text: str, uid: int, **fields: Any
+) -> Record:
+    """A mail record from the `work` IMAP account's INBOX."""
+    return Record(
+        id=record_id,
+        source=SourceKind.IMAP,
+        kind=fields.pop("kind", Kind.MESSAGE),
+        direction=Direction.IN,
+        date=when,
+        subject=subject,
+        sha256=record_id[0] * 64,
+        origin=Origin(SourceKind.IMAP, "work", folder="INBOX", uidvalidity=1, uid=uid),
+        text=text,
+        **fields,
+    )
+
+
+JAN = mail(
+    "jan",
+    datetime(2026, 1, 15, 12, 0, tzinfo=UTC),
+    "Mockups",
+    "We will deliver the mockups on Friday.",
+    7,
+    kind=Kind.UPDATE,
+    sender="Bob Smith <Bob@Acme.Example>",
+    recipients=("me@work.example",),
+    client="Acme Corp",
+    contract="acme-site",
+)
+FEB = mail(
+    "feb",
+    datetime(2026, 2, 20, 12, 0, tzinfo=UTC),
+    "Invoice",
+    "Payment for the zebracorn illustrations.",
+    8,
+    sender="alice@globex.example",
+    client="Globex",
+    contract="globex",
+)
+DEC = mail(
+    "dec",
+    datetime(2025, 12, 1, 12, 0, tzinfo=UTC),
+    "Kickoff",
+    "Agreement on scope and rate.",
+    9,
+    kind=Kind.AGREEMENT,
+    sender="carol@acme.example",
+    client="Acme Corp",
+    contract="acme-site",
+)
+NOTE = Record(
+    id="note",
+    source=SourceKind.NOTES,
+    kind=Kind.UPDATE,
+    direction=Direction.INTERNAL,
+    date=datetime(2026, 1, 20, 9, 0, tzinfo=CET),
+    subject="Call notes",
+    sha256="n" * 64,
+    origin=Origin(SourceKind.NOTES, "main", path="acme-site/call.md"),
+    text="Phone call about the colour palette.",
+    client="Acme Corp",
+    contract="acme-site",
+)
+ALL = (JAN, FEB, DEC, NOTE)
+
+
+@pytest.fixture(scope="module")
+def idx(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    """An index holding JAN, FEB, DEC and NOTE (read-only for the tests that use it)."""
+    index = Index(tmp_path_factory.mktemp("index") / "ix")
+    with index.writer() as writer:
+        for record in ALL:
+            writer.add(record, replace=False)
+    return index
+
+
+def ids(index: Index, text: str, **filters: Any) -> set[str]:
+    """The ids of every hit for a query."""
+    result = search(index, SearchRequest(text, limit=100, **filters))
+    return {hit.fields["id"] for hit in result.hits}
+
+
+# pure helpers
+
+
+def test_address_tokens() -> None:
+    """An address yields itself, its local part, its domain and @domain, plus name words, once each."""
+    assert "bob smith bob@acme.example acme.example @acme.example" == address_tokens(
+        ["Bob Smith <Bob@Acme.Example>"]
+    )
+    assert "ann@x.example ann x.example @x.example" == address_tokens(
+        ["ann@x.example", "ANN@X.EXAMPLE"]
+    )
+
+
+def test_origin_text() -> None:
+    """Mail origins show account/folder/UID; note origins show the path."""
+    assert "work/INBOX/7" == origin_text(JAN.origin)
+    assert "acme-site/call.md" == origin_text(NOTE.origin)
+
+
+# searching by field
+
+
+def test_index_holds_every_record(idx: Index) -> None:
+    """Every written record is a document."""
+    assert 4 == idx.doc_count()
+
+
+@pytest.mark.parametrize("word", ["delivered", "deliver", "delivering", "Delivered"])
+def test_body_words_are_stemmed(idx: Index, word: str) -> None:
+    """A body word is found through its other forms (stemming), in any case."""
+    assert {"jan"} == ids(idx, word)
+
+
+def test_subject_searched_by_default(idx: Index) -> None:
+    """A bare word also searches the subject."""
+    assert {"feb"} == ids(idx, "invoice")
+
+
+def test_unknown_word_finds_nothing(idx: Index) -> None:
+    """A word in no document gives no hits."""
+    assert set() == ids(idx, "xylophone")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("contract:acme-site", {"jan", "dec", "note"}),
+        ("contract:globex", {"feb"}),
+        ("kind:agreement", {"dec"}),
+        ("kind:update", {"jan", "note"}),
+        ("source:notes", {"note"}),
+        ("direction:internal", {"note"}),
+        ("id:feb", {"feb"}),
+        ("subject:invoice", {"feb"}),
+        ("body:zebracorn", {"feb"}),
+    ],
+)
+def test_field_queries(idx: Index, text: str, expected: set[str]) -> None:
+    """`field:value` matches that field only."""
+    assert expected == ids(idx, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("from:bob@acme.example", {"jan"}),
+        ("from:Bob@ACME.example", {"jan"}),
+        ("from:acme.example", {"jan", "dec"}),
+        ("from:@acme.example", {"jan", "dec"}),
+        ("from:bob", {"jan"}),
+        ("from:smith", {"jan"}),
+        ("from:globex.example", {"feb"}),
+        ("to:me@work.example", {"jan"}),
+        ("from:me@work.example", set()),
+    ],
+)
+def test_address_queries(idx: Index, text: str, expected: set[str]) -> None:
+    """`from:`/`to:` match a full address, its domain, its local part or a name word."""
+    assert expected == ids(idx, text)
+
+
+@pytest.mark.parametrize(
+    "text", ["client:acme", "client:Acme", "client:corp", 'client:"acme corp"']
+)
+def test_client_query_matches_words(idx: Index, text: str) -> None:
+    """`client:` matches a word or phrase of the client name, case-insensitively."""
+    assert {"jan", "dec", "note"} == ids(idx, text)
+
+
+def test_boolean_operators(idx: Index) -> None:
+    """AND, OR and NOT combine clauses."""
+    assert {"jan", "feb"} == ids(idx, "deliver OR zebracorn")
+    assert {"dec", "note"} == ids(idx, "contract:acme-site NOT kind:message NOT deliver")
+    assert {"jan"} == ids(idx, "contract:acme-site AND from:bob")
+
+
+# dates
+
+
+def test_date_range_with_hyphenated_dates(idx: Index) -> None:
+    """date:[2026-01-01 to 2026-02-01] includes Jan 15 and 20 and excludes Feb 20 and Dec 1.
+
+    Whoosh on its own reads the hyphenated end date as the end of 2026; index.py
+    rewrites it, and this test fails if the rewrite is lost.
+    """
+    assert {"jan", "note"} == ids(idx, "date:[2026-01-01 to 2026-02-01]")
+
+
+def test_date_range_compact_and_month_forms(idx: Index) -> None:
+    """Ranges also accept compact dates and whole months."""
+    assert {"jan", "note"} == ids(idx, "date:[20260101 to 20260201]")
+    assert {"jan", "note", "feb"} == ids(idx, "date:[2026-01 to 2026-02]")
+
+
+def test_open_ended_date_range(idx: Index) -> None:
+    """A range without an end reaches into the future."""
+    assert {"jan", "note", "feb"} == ids(idx, "date:[2026-01-01 to]")
+
+
+def test_single_day(idx: Index) -> None:
+    """date:YYYY-MM-DD matches that (UTC) day."""
+    assert {"jan"} == ids(idx, "date:2026-01-15")
+
+
+def test_date_range_combined_with_word(idx: Index) -> None:
+    """A date range combines with other clauses."""
+    assert {"note"} == ids(idx, "date:[2026-01-01 to 2026-02-01] palette")
+
+
+def test_range_end_day_is_inclusive(tmp_path: Path) -> None:
+    """A range's end date includes that whole day."""
+    index = Index(tmp_path / "ix")
+    late = mail("late", datetime(2026, 2, 1, 20, 0, tzinfo=UTC), "Late", "evening mail", 1)
+    with index.writer() as writer:
+        writer.add(late, replace=False)
+    assert {"late"} == ids(index, "date:[2026-01-01 to 2026-02-01]")
+    assert set() == ids(index, "date:[2026-01-01 to 2026-01-31]")
+
+
+# request filters
+
+
+def test_since_and_until_filters(idx: Index) -> None:
+    """since/until keep records inside the bounds (inclusive), compared in UTC."""
+    assert {"jan", "note", "feb"} == ids(idx, "", since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert {"dec", "jan"} == ids(idx, "*", until=datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+    # 09:00+01:00 is 08:00 UTC: a since of 08:30 UTC written in CET excludes the note.
+    since = datetime(2026, 1, 20, 9, 30, tzinfo=CET)
+    assert {"feb"} == ids(idx, "", since=since)
+
+
+def test_contract_kind_client_filters(idx: Index) -> None:
+    """contract (any case), kind and client filters narrow the hits."""
+    assert {"jan", "dec", "note"} == ids(idx, "", contract="ACME-site")
+    assert {"dec"} == ids(idx, "", contract="acme-site", kind="agreement")
+    assert {"feb"} == ids(idx, "", client="globex")
+    assert {"jan", "dec", "note"} == ids(idx, "", client="Acme Corp")
+
+
+def test_filters_combine_with_query(idx: Index) -> None:
+    """Filters apply on top of the query text."""
+    assert {"jan"} == ids(idx, "deliver", contract="acme-site")
+    assert set() == ids(idx, "deliver", contract="globex")
+
+
+def test_client_filter_without_words(idx: Index) -> None:
+    """A client filter with no letters or digits is a QueryError, not a crash."""
+    with pytest.raises(QueryError):
+        search(idx, SearchRequest("", client="!!"))
+
+
+# sorting and paging
+
+
+def test_sort_by_date_newest_first(idx: Index) -> None:
+    """sort='date' orders hits newest first and gives no score."""
+    result = search(idx, SearchRequest("*", sort="date"))
+    assert ["feb", "note", "jan", "dec"] == [hit.fields["id"] for hit in result.hits]
+    assert [None] * 4 == [hit.score for hit in result.hits]
+
+
+def test_relevance_has_scores(idx: Index) -> None:
+    """The default relevance sort gives each hit a score."""
+    [hit] = search(idx, SearchRequest("zebracorn")).hits
+    assert isinstance(hit.score, float)
+    assert hit.score > 0
+
+
+def test_limit_and_total(idx: Index) -> None:
+    """limit caps the hits; total still counts every match."""
+    result = search(idx, SearchRequest("contract:acme-site", limit=2, sort="date"))
+    assert (["note", "jan"], 3) == ([hit.fields["id"] for hit in result.hits], result.total)
+
+
+def test_stored_fields(idx: Index) -> None:
+    """A hit carries the stored fields shown in results."""
+    [hit] = search(idx, SearchRequest("id:jan")).hits
+    fields = hit.fields
+    assert "2026-01-15T12:00:00+00:00" == fields["date_iso"]
+    assert "work/INBOX/7" == fields["origin"]
+    assert "Bob Smith <Bob@Acme.Example>" == fields["sender"]
+    assert ["me@work.example"] == fields["recipients"]
+    assert ("Acme Corp", "acme-site", "update") == (
+        fields["client"],
+        fields["contract"],
+        fields["kind"],
+    )
+
+
+def test_note_date_kept_with_offset(idx: Index) -> None:
+    """The stored ISO date keeps the record's own offset."""
+    [hit] = search(idx, SearchRequest("id:note")).hits
+    assert "2026-01-20T09:00:00+01:00" == hit.fields["date_iso"]
+
+
+# snippets
+
+
+def test_snippet_marks_matched_word(idx: Index) -> None:
+    """The snippet wraps the matched word (as written) in MARK_START/MARK_END."""
+    [hit] = search(idx, SearchRequest("delivered")).hits
+    assert f"{MARK_START}deliver{MARK_END}" in hit.marked_snippet
+    assert "We will deliver the mockups on Friday" in hit.snippet
+    assert MARK_START not in hit.snippet
+    assert MARK_END not in hit.snippet
+
+
+def test_snippet_without_text_match(idx: Index) -> None:
+    """A hit found by a field query shows the start of its body, unmarked."""
+    [hit] = search(idx, SearchRequest("id:feb")).hits
+    assert "Payment for the zebracorn illustrations." == hit.marked_snippet
+
+
+# writing
+
+
+def test_replace_does_not_duplicate(tmp_path: Path) -> None:
+    """Adding a record again with replace=True swaps the document instead of adding one."""
+    index = Index(tmp_path / "ix")
+    with index.writer() as writer:
+        writer.add(JAN, replace=True)
+    changed = mail("jan", JAN.date, "Mockups", "Revised wording about quokkas.", 7)
+    with index.writer() as writer:
+        writer.add(changed, replace=True)
+    assert 1 == index.doc_count()
+    assert {"jan"} == ids(index, "quokkas")
+    assert set() == ids(index, "deliver")
+
+
+def test_replace_within_one_batch(tmp_path: Path) -> None:
+    """replace=True also replaces a document added earlier in the same batch."""
+    index = Index(tmp_path / "ix")
+    with index.writer() as writer:
+        writer.add(JAN, replace=True)
+        writer.add(JAN, replace=True)
+    assert 1 == index.doc_count()
+
+
+def test_delete_removes(tmp_path: Path) -> None:
+    """delete removes a document by id; deleting an absent id is a no-op."""
+    index = Index(tmp_path / "ix")
+    with index.writer() as writer:
+        writer.add(JAN, replace=False)
+        writer.add(FEB, replace=False)
+    with index.writer() as writer:
+        writer.delete("jan")
+        writer.delete("nope")
+    assert 1 == index.doc_count()
+    assert {"feb"} == ids(index, "*")
+
+
+def test_writer_error_cancels_batch(tmp_path: Path) -> None:
+    """An error inside writer() discards the whole batch."""
+    index = Index(tmp_path / "ix")
+    with index.writer() as writer:
+        writer.add(JAN, replace=False)
+    with pytest.raises(RuntimeError, match="boom"), index.writer() as writer:
+        writer.add(FEB, replace=False)
+        writer.delete("jan")
+        raise RuntimeError("boom")
+    assert {"jan"} == ids(index, "*")
+
+
+def test_create_replaces_existing(tmp_path: Path) -> None:
+    """create() starts an empty index even when one exists."""
+    index = Index(tmp_path / "ix")
+    with index.writer() as writer:
+        writer.add(JAN, replace=False)
+    index.create()
+    assert 0 == index.doc_count()
+
+
+def test_missing_index_is_indexing_error(tmp_path: Path) -> None:
+    """Opening an index that was never created is an IndexingError suggesting reindex."""
+    index = Index(tmp_path / "none")
+    assert not index.exists()
+    with pytest.raises(IndexingError, match="corrlog reindex"):
+        index.doc_count()
+    with pytest.raises(IndexingError, match="corrlog reindex"):
+        search(index, SearchRequest("deliver"))
+
+
+def test_damaged_index_is_indexing_error(tmp_path: Path) -> None:
+    """A damaged index is an IndexingError suggesting reindex, not a Whoosh exception."""
+    directory = tmp_path / "ix"
+    directory.mkdir()
+    (directory / "_MAIN_1.toc").write_bytes(b"garbage")
+    with pytest.raises(IndexingError, match="corrlog reindex"):
+        Index(directory).doc_count()
+
+
+# query parsing
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('"unbalanced phrase', "unbalanced quote"),
+        ("(deliver OR invoice", "unbalanced parenthesis"),
+        ("deliver)", "unbalanced parenthesis"),
+        (")deliver(", "unbalanced parenthesis"),
+        ("foo:bar", "unknown field 'foo'"),
+        ("(foo:bar)", "unknown field 'foo'"),
+        ("date:[garbage to 2023]", "date"),
+        ("a OR", "OR"),
+    ],
+)
+def test_parse_query_rejects(text: str, reason: str) -> None:
+    """Queries that make no sense are a QueryError with a reason."""
+    with pytest.raises(QueryError, match=reason):
+        parse_query(text)
+
+
+def test_unknown_field_lists_known_fields() -> None:
+    """The unknown-field error lists the known fields and how to search literally."""
+    with pytest.raises(QueryError) as caught:
+        parse_query("foo:bar")
+    message = str(caught.value)
+    assert "from:" in message
+    assert "double quotes" in message
+
+
+def test_bad_date_error_shows_format() -> None:
+    """A bad date in a range is a QueryError showing how to write dates."""
+    with pytest.raises(QueryError, match=r"date:\[2026-01-01 to 2026-02-01\]"):
+        parse_query("date:[garbage to 2023]")
+
+
+def test_quoted_colon_is_literal(tmp_path: Path) -> None:
+    """A quoted "foo:bar" is a phrase, not a field, and finds that text."""
+    parse_query('"foo:bar"')
+    index = Index(tmp_path / "ix")
+    with index.writer() as writer:
+        writer.add(mail("url", JAN.date, "Link", "see foo:bar here", 1), replace=False)
+    assert {"url"} == ids(index, '"foo:bar"')
+
+
+@pytest.mark.parametrize("text", ["the", "x", "it OR is"])
+def test_stop_words_not_blamed_on_operators(text: str) -> None:
+    """A query of words too common or short to index does not blame operators or dates."""
+    try:
+        parse_query(text)
+    except QueryError as exc:
+        assert "operators" not in str(exc)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "*"])
+def test_empty_query_matches_everything(idx: Index, text: str) -> None:
+    """An empty query or `*` matches every document."""
+    assert {"jan", "feb", "dec", "note"} == ids(idx, text)
+
+
+@pytest.mark.parametrize("text", ["From:bob", "CONTRACT:acme-site"])
+def test_field_names_any_case(idx: Index, text: str) -> None:
+    """A field name accepted in upper case finds what the lower-case one finds."""
+    assert ids(idx, text.lower()) == ids(idx, text)

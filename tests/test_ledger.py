@@ -1,0 +1,284 @@
+"""The hash-chained ledger on a real SQLite file, and the chain check."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from corrlog import db
+from corrlog.ledger import GENESIS, Entry, Ledger, chain_problems, entry_hash, transaction
+
+T0 = datetime(2026, 1, 15, 9, 30, 0, 123456, tzinfo=UTC)
+SHA_A = "a" * 64
+SHA_B = "b" * 64
+
+
+class StepClock:
+    """A clock that starts at `start` and moves one second per reading."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        current = self.now
+        self.now += timedelta(seconds=1)
+        return current
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A fresh database file, closed after the test."""
+    connection = db.connect(tmp_path / "x.db")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def ledger(conn: sqlite3.Connection) -> Ledger:
+    """A ledger with a deterministic clock."""
+    return Ledger(conn, clock=StepClock(T0))
+
+
+def append_three(conn: sqlite3.Connection, ledger: Ledger) -> list[Entry]:
+    """Append an ingest of A, an ingest of B and a link event naming A, in one transaction."""
+    with transaction(conn):
+        return [
+            ledger.append("ingest", sha256=SHA_A, origin="notes:main:a.md"),
+            ledger.append("ingest", sha256=SHA_B, origin="notes:main:b.md", detail={"size": 3}),
+            ledger.append("link", sha256=SHA_A, detail={"contract": "acme-site"}),
+        ]
+
+
+def test_entries_are_chained(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """Entry 1 links to GENESIS and each later entry links to the hash before it."""
+    appended = append_three(conn, ledger)
+    stored = list(ledger.entries())
+    assert appended == stored
+    assert [1, 2, 3] == [e.seq for e in stored]
+    assert [GENESIS, stored[0].hash, stored[1].hash] == [e.prev_hash for e in stored]
+    assert all(e.hash == e.expected_hash() for e in stored)
+    assert 3 == len({e.hash for e in stored})
+
+
+def test_hash_covers_every_field(ledger: Ledger, conn: sqlite3.Connection) -> None:
+    """The stored hash is entry_hash over seq, time, event, sha256, origin, detail and prev_hash."""
+    with transaction(conn):
+        entry = ledger.append("ingest", sha256=SHA_A, origin="o", detail={"k": "v"})
+    expected = entry_hash(1, entry.time, "ingest", SHA_A, "o", '{"k": "v"}', GENESIS)
+    assert expected == entry.hash
+
+
+def test_fixed_clock_gives_utc_iso_time(conn: sqlite3.Connection) -> None:
+    """The injected clock's time is stored as UTC ISO 8601 with microseconds."""
+    plus_one = timezone(timedelta(hours=1))
+    ledger = Ledger(conn, clock=lambda: datetime(2026, 1, 15, 10, 30, tzinfo=plus_one))
+    with transaction(conn):
+        entry = ledger.append("ingest", sha256=SHA_A)
+    assert "2026-01-15T09:30:00.000000+00:00" == entry.time
+    assert datetime(2026, 1, 15, 9, 30, tzinfo=UTC) == datetime.fromisoformat(entry.time)
+
+
+def test_detail_is_canonical_json(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """Detail is stored as JSON with sorted keys (non-ASCII kept) and decodes back."""
+    with transaction(conn):
+        entry = ledger.append("note", detail={"b": 1, "a": "café"})
+    assert '{"a": "café", "b": 1}' == entry.detail
+    assert {"a": "café", "b": 1} == entry.detail_json()
+
+
+def test_no_detail_is_null(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """An entry without detail stores NULL and decodes to an empty dict."""
+    with transaction(conn):
+        entry = ledger.append("verify")
+    assert None is entry.detail
+    assert {} == entry.detail_json()
+
+
+def test_to_json(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """to_json carries every column."""
+    with transaction(conn):
+        entry = ledger.append("ingest", sha256=SHA_A, origin="o")
+    assert {
+        "seq": 1,
+        "time": "2026-01-15T09:30:00.123456+00:00",
+        "event": "ingest",
+        "sha256": SHA_A,
+        "origin": "o",
+        "detail": None,
+        "prev_hash": GENESIS,
+        "hash": entry.hash,
+    } == entry.to_json()
+
+
+def test_chain_continues_after_reopen(tmp_path: Path) -> None:
+    """A new connection to the same file appends after the last stored entry."""
+    path = tmp_path / "x.db"
+    first = db.connect(path)
+    with transaction(first):
+        one = Ledger(first, clock=StepClock(T0)).append("ingest", sha256=SHA_A)
+    first.close()
+    second = db.connect(path)
+    try:
+        with transaction(second):
+            two = Ledger(second, clock=StepClock(T0)).append("ingest", sha256=SHA_B)
+        assert (2, one.hash) == (two.seq, two.prev_hash)
+        assert [] == list(chain_problems(Ledger(second).entries()))
+    finally:
+        second.close()
+
+
+def test_rolled_back_transaction_leaves_nothing(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """An error inside transaction() rolls back its appends and propagates."""
+    with transaction(conn):
+        ledger.append("ingest", sha256=SHA_A)
+    with pytest.raises(RuntimeError, match="disk on fire"), transaction(conn):
+        ledger.append("ingest", sha256=SHA_B)
+        raise RuntimeError("disk on fire")
+    assert 1 == ledger.count()
+    assert not ledger.has_item(SHA_B)
+    with transaction(conn):
+        again = ledger.append("ingest", sha256=SHA_B)
+    assert 2 == again.seq
+
+
+def test_table_is_append_only(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """The database refuses to update or delete ledger rows."""
+    append_three(conn, ledger)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE ledger SET event = 'forged' WHERE seq = 2")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM ledger WHERE seq = 2")
+    assert 3 == ledger.count()
+
+
+def test_has_item_for_item_count(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """has_item, for_item and count answer from the stored entries."""
+    assert 0 == ledger.count()
+    assert not ledger.has_item(SHA_A)
+    appended = append_three(conn, ledger)
+    assert 3 == ledger.count()
+    assert ledger.has_item(SHA_A)
+    assert not ledger.has_item("c" * 64)
+    assert [appended[0], appended[2]] == ledger.for_item(SHA_A)
+    assert [appended[1]] == ledger.for_item(SHA_B)
+    assert [] == ledger.for_item("c" * 64)
+
+
+def test_entries_since(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """entries(since_seq) yields only the entries after that sequence number."""
+    appended = append_three(conn, ledger)
+    assert appended[2:] == list(ledger.entries(since_seq=2))
+
+
+# chain_problems: pure, on hand-built entries
+
+
+@pytest.fixture
+def chain(conn: sqlite3.Connection, ledger: Ledger) -> list[Entry]:
+    """Four valid, chained entries."""
+    entries = append_three(conn, ledger)
+    with transaction(conn):
+        entries.append(ledger.append("verify"))
+    return entries
+
+
+def test_intact_chain_has_no_problems(chain: list[Entry]) -> None:
+    """An untouched chain reports nothing."""
+    assert [] == list(chain_problems(iter(chain)))
+
+
+def test_empty_chain_has_no_problems() -> None:
+    """An empty ledger reports nothing."""
+    assert [] == list(chain_problems(iter([])))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"event": "forged"},
+        {"sha256": "c" * 64},
+        {"origin": "elsewhere"},
+        {"detail": '{"size": 4}'},
+        {"time": "2025-01-01T00:00:00.000000+00:00"},
+    ],
+)
+def test_altered_field_names_that_entry(chain: list[Entry], change: dict[str, str]) -> None:
+    """Changing any field of entry 2 (hash kept) is reported for entry 2 only."""
+    chain[1] = dataclasses.replace(chain[1], **change)
+    assert ["ledger entry 2: contents do not match its hash (entry altered)"] == list(
+        chain_problems(iter(chain))
+    )
+
+
+def test_altered_and_rehashed_entry_breaks_next_link(chain: list[Entry]) -> None:
+    """Re-hashing an altered entry 2 is caught by entry 3's previous-hash link."""
+    forged = dataclasses.replace(chain[1], event="forged")
+    chain[1] = dataclasses.replace(forged, hash=forged.expected_hash())
+    problems = list(chain_problems(iter(chain)))
+    assert [
+        "ledger entry 3: previous-hash link broken (an earlier entry was changed or removed)"
+    ] == problems
+
+
+def test_removed_middle_entry(chain: list[Entry]) -> None:
+    """Removing entry 2 is reported at entry 3: a gap in the sequence and a broken link."""
+    del chain[1]
+    problems = list(chain_problems(iter(chain)))
+    assert [
+        "ledger entry 3: expected sequence number 2 (entries missing)",
+        "ledger entry 3: previous-hash link broken (an earlier entry was changed or removed)",
+    ] == problems
+
+
+def test_reordered_entries(chain: list[Entry]) -> None:
+    """Swapping entries 2 and 3 breaks the links 1-3, 3-2 and 2-4; no entry is called altered."""
+    chain[1], chain[2] = chain[2], chain[1]
+    problems = list(chain_problems(iter(chain)))
+    assert [
+        "ledger entry 3: expected sequence number 2 (entries missing)",
+        "ledger entry 3: previous-hash link broken (an earlier entry was changed or removed)",
+        "ledger entry 2: expected sequence number 4 (entries missing)",
+        "ledger entry 2: previous-hash link broken (an earlier entry was changed or removed)",
+        "ledger entry 4: expected sequence number 3 (entries missing)",
+        "ledger entry 4: previous-hash link broken (an earlier entry was changed or removed)",
+    ] == problems
+
+
+def test_altered_genesis_link(chain: list[Entry]) -> None:
+    """Entry 1 must link to GENESIS."""
+    chain[0] = dataclasses.replace(chain[0], prev_hash="f" * 64)
+    problems = list(chain_problems(iter(chain)))
+    assert problems[0].startswith("ledger entry 1: previous-hash link broken")
+
+
+# db
+
+
+def test_connect_sets_schema_version(conn: sqlite3.Connection) -> None:
+    """A new database gets the current schema version and WAL journaling."""
+    assert db.SCHEMA_VERSION == conn.execute("PRAGMA user_version").fetchone()[0]
+    assert "wal" == conn.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+def test_connect_rejects_newer_schema(tmp_path: Path) -> None:
+    """A database from a newer corrlog is refused with a DatabaseError."""
+    path = tmp_path / "x.db"
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version={db.SCHEMA_VERSION + 1}")
+    raw.close()
+    with pytest.raises(db.DatabaseError, match="newer than this corrlog"):
+        db.connect(path)
+
+
+def test_connect_rejects_garbage_file(tmp_path: Path) -> None:
+    """A file that is not SQLite is a DatabaseError naming it with a remedy."""
+    path = tmp_path / "x.db"
+    path.write_bytes(b"not a database " * 200)
+    with pytest.raises(db.DatabaseError, match="corrlog doctor") as caught:
+        db.connect(path)
+    assert str(path) in str(caught.value)
