@@ -96,6 +96,7 @@ def set_me(home: CorrlogHome, address: str = ME) -> None:
 
 def write_maildir(path: Path, messages: list[bytes]) -> None:
     """Deliver messages into a Maildir (created if needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     box = mailbox.Maildir(str(path), create=True)
     for raw in messages:
         box.add(raw)
