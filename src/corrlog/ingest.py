@@ -9,12 +9,11 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import PurePath
 
 from corrlog.archive import sha256_hex
-from corrlog.model import Contract, Direction, Kind, Origin, Record, SourceKind
+from corrlog.model import Contract, Direction, Origin, Record, SourceKind
 from corrlog.parse.note import Note, parse_note
+from corrlog.rules.classify import classify
 from corrlog.rules.contracts import contract_from_note
 from corrlog.rules.link import link_note
-
-_NOTE_KINDS = {"agreement": Kind.AGREEMENT, "update": Kind.UPDATE, "note": Kind.MESSAGE}
 
 
 def note_record_id(path: str) -> str:
@@ -68,7 +67,9 @@ def note_record(item: NoteItem, note: Note, contracts: Mapping[str, Contract]) -
     return Record(
         id=note_record_id(item.path),
         source=SourceKind.NOTES,
-        kind=_NOTE_KINDS.get(meta.type or "note", Kind.MESSAGE),
+        kind=classify(
+            subject=note.title, new_text=note.body, direction=Direction.INTERNAL, declared=meta.type
+        )[0],
         direction=Direction.INTERNAL,
         date=note.date or item.mtime,
         subject=note.title,

@@ -1,4 +1,4 @@
-"""The privacy filter: is a message client correspondence (captured) or personal (never stored)?"""
+"""The privacy filter: whether a message is client correspondence (captured) or personal (never stored)."""
 
 from __future__ import annotations
 

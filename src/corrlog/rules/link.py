@@ -84,10 +84,9 @@ def link_mail(
     by_lower = {k.lower(): c for k, c in contracts.items()}
     for tag in subject_tags(subject):
         if tag in by_lower:
-            known = by_lower[tag]
-            return _with_milestone(
-                Link(known.client, known.id, None, "explicit"), known, f"{subject}\n{text}"
-            )
+            tagged = by_lower[tag]
+            link = Link(tagged.client, tagged.id, None, "explicit")
+            return _with_milestone(link, tagged, f"{subject}\n{text}")
     for ref in thread_refs:
         parent = thread_links.get(ref)
         if parent is not None and parent.contract:

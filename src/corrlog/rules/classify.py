@@ -1,0 +1,263 @@
+"""Classification: is an item an agreement, a progress update or a plain message (pure)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from corrlog.model import Direction, Kind
+
+# Patterns are regular expressions matched case-insensitively as whole words: each is wrapped
+# in (?<!\w)(?:...)(?!\w), so "signed" does not match "designed". They are data: lists from the
+# config replace these defaults. Agreement patterns want affirmative phrasing
+# ("we accept", "approved", "signed"), never bare nouns like "contract" or "rate", which
+# questions and proposals use just as often.
+DEFAULT_AGREEMENT: tuple[str, ...] = (
+    # assent to terms
+    r"(?<!as )agreed",
+    r"(?:we|i|he|she|they) (?:also |hereby )?accept(?:s|ed)?",
+    r"accepted",
+    r"(?:we|i) (?:fully )?agree (?:to|on|with the)",
+    r"(?:we|i) (?:hereby )?approve",
+    r"approved",
+    r"ok'?d|okayed|signed off|green light",
+    r"(?:counter-?)?signed(?! up)",
+    r"(?:happy|glad|pleased) to (?:accept|sign|proceed|go ahead)",
+    r"executed (?:agreement|contract|copy|sow)",
+    r"confirm(?:s|ed|ing)[^.?!\n]{0,40}?"
+    r"(?:scope|terms?|rates?|price|budget|timeline|order|deadline|milestones?|schedule|contract)",
+    r"^confirmed[.,!:]",
+    r"(?:statement of work|sow)(?: v?\d+)? (?:is )?attached",
+    # go-ahead idioms
+    r"go[- ]ahead",
+    r"proceed",
+    r"let's (?:do it|do this|get started|renew|extend)",
+    r"(?:please|let's|we'll|we will|we'd like to) go (?:with|for)",
+    r"(?:you have|with) our (?:approval|ok|okay|blessing|sign-off)",
+    r"on the (?:same|agreed|quoted) terms",
+    r"it'?s a deal",
+    r"^deal[.!]",
+    r"(?:we're|we are|count us) in[.!]",
+    r"(?:we'll|we will|i'll|i will) take it",
+    r"no objections?",
+    # satisfied with the terms
+    r"(?:happy|fine|ok|okay|good) with (?:[$\u20ac\u00a3]?\d[\d,.]*|(?:the|your|that|this|these) "
+    r"(?:terms|rate|price|budget|scope|quote|estimate|proposal|timeline|plan|offer))",
+    r"(?:terms|scope|price|budget|rates?|milestones?|schedule|plan|quote|estimate|fee|amount)"
+    r"[^.?!\n]{0,30}?(?:(?:looks?|sounds?) good|(?:is|are) (?:fine|ok|okay|acceptable))",
+)
+
+DEFAULT_UPDATE: tuple[str, ...] = (
+    # reports
+    r"progress",
+    r"(?:status|weekly|daily|progress|quick|project|sprint|monday|tuesday|wednesday|thursday|"
+    r"friday|weekend|month|end-of-day|eod) (?:update|report)",
+    r"update(?: on|:)",
+    r"wrap-?up|recap",
+    r"this week",
+    r"on track",
+    r"where things stand",
+    r"demo",
+    # work finished or handed over
+    r"delivered",
+    r"completed",
+    r"(?:is|are|now) (?:complete|written|ready|implemented|live)",
+    r"submit(?:ted|ting)",
+    r"done",
+    r"finished",
+    r"deployed",
+    r"shipped",
+    r"released",
+    r"launched",
+    r"published",
+    r"merged",
+    r"implemented",
+    r"fixed(?![- ](?:price|fee|rate|cost|budget|amount|term|bid|scope))",
+    r"went (?:out|live)",
+    r"live on (?:staging|production)",
+    r"uploaded",
+    r"handed (?:it )?over",
+    r"ready (?:for (?:your )?(?:review|approval|feedback|testing)|to (?:publish|ship|launch|deploy))",
+    r"for your (?:review|approval|feedback|sign-off)",
+    r"(?:is|are) (?:now )?(?:in|on|up on) (?:the|your) "
+    r"(?:repo|folder|drive|shared drive|dropbox|google doc|doc|figma|platform|cms|wiki|staging)",
+    r"(?:^|(?:i|we)(?:'ve| have)? )(?:wrote|written|built|added|designed|drafted|styled|created|"
+    r"refactored|cleaned up|set up|configured|migrated|integrated|tested|wired up|polished|"
+    r"translated|edited|recorded|investigated|found)",
+    r"(?:tickets?|stories|issues?|tasks?|bugs?)[^.?!\n]{0,10}?(?:closed|resolved)",
+    r"(?:closed|resolved|fixed) \d+(?: of \d+)?",
+    # deliverables
+    r"(?:drafts?|designs?|variations?|illustrations?|files|mockups?|report|chapters?|copy|assets|"
+    r"photos|images|video|recording|screenshots?|build)[^.?!\n]{0,30}?attached",
+    r"attached[^.?!\n]{0,30}?(?:drafts?|designs?|illustrations?|mockups?|report|chapters?|"
+    r"screenshots?|recording|build)",
+    r"(?:mockups?|wireframes?|prototype|screenshots?|recording)",
+    # work logs
+    r"end[- ]of[- ](?:the )?week",
+    r"(?:work|daily) ?log",
+    r"(?:spent|worked)[^.?!\n]{0,30}? on",
+    r"\d+(?:\.\d+)?\s?h(?:ours?)?(?: on|:)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyRules:
+    """Regex patterns (case-insensitive, whole words) that make an item an agreement or an update."""
+
+    agreement: tuple[str, ...]
+    update: tuple[str, ...]
+    _compiled: tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        """Compile every pattern up front so a bad one fails at construction, by name."""
+        compiled = (_compile_all(self.agreement), _compile_all(self.update))
+        object.__setattr__(self, "_compiled", compiled)
+
+    @classmethod
+    def from_config(cls, agreement: list[str] | None, update: list[str] | None) -> ClassifyRules:
+        """Rules from config lists; a missing list keeps the defaults, a given one replaces them."""
+        return cls(
+            agreement=DEFAULT_AGREEMENT if agreement is None else tuple(agreement),
+            update=DEFAULT_UPDATE if update is None else tuple(update),
+        )
+
+
+def _compile_all(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(_compile(p) for p in patterns)
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    if not pattern.strip():
+        raise ValueError("classification pattern '' is empty")
+    try:
+        re.compile(pattern)
+        return re.compile(rf"(?<!\w)(?:{pattern})(?!\w)", re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"classification pattern {pattern!r} is not a valid regex: {exc}") from exc
+
+
+DEFAULT_RULES = ClassifyRules(agreement=DEFAULT_AGREEMENT, update=DEFAULT_UPDATE)
+
+_DECLARED = {
+    "agreement": Kind.AGREEMENT,
+    "update": Kind.UPDATE,
+    "note": Kind.MESSAGE,
+    "message": Kind.MESSAGE,
+}
+_TAG = re.compile(r"\[(agreement|update)\]", re.IGNORECASE)
+_REPLY = re.compile(r"^\s*(?:re|aw|sv|vs|antw|r)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+_FORWARD = re.compile(r"^\s*(?:fwd?|wg|tr|vb)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_GREETING = re.compile(r"^(?:hi|hello|hey|dear)\b[^,\n]{0,30},\s*", re.IGNORECASE)
+_OPENER = re.compile(
+    r"^(?:could|can|would|will|should|shall|may|might|what|what's|whats|when|where|who|whom|"
+    r"which|why|how|is|isn't|are|aren't|was|were|do|does|did|don't|have|has|had|any)(?!\w)",
+    re.IGNORECASE,
+)
+# Words that, earlier in the same clause, undo a match: negation, condition, pending.
+_CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-\u2013\u2014]\s")
+_HEDGE = re.compile(
+    r"(?<!\w)(?:not|no|never|cannot|if|once|when|until|unless|whether|pending|awaiting|before|"
+    r"yet to|to be)(?!\w)|n't(?!\w)",
+    re.IGNORECASE,
+)
+_CONDITION = re.compile(
+    r"(?<!\w)(?:if|once|when|unless|provided|as soon as|subject to|on condition)(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def classify(
+    *,
+    subject: str,
+    new_text: str,
+    direction: Direction,
+    declared: str | None,
+    rules: ClassifyRules = DEFAULT_RULES,
+) -> tuple[Kind, str]:
+    """The kind of an item and the reason: front matter type, then subject tag, then patterns.
+
+    - `declared` (a note's front matter `type`: agreement, update, note) wins outright.
+    - A `[update]` or `[agreement]` tag anywhere in the subject wins next, except in a reply
+      (`Re:`), whose subject was written by someone else; a forward keeps its tag.
+    - Otherwise the patterns read the new text's sentences, plus the subject unless it is a
+      reply or forward. Sentences that ask (end with '?' or open with could/can/what/is/do...)
+      are skipped, so a plain question is a message. A match is void when its clause negates,
+      conditions or defers it ("haven't signed", "if you approve", "to be approved").
+    - Agreement patterns are tried before update patterns ("change request accepted, delivered
+      with milestone 3" is an agreement). Update patterns count only for outgoing mail and
+      notes: a client's "delivered" or "completed" describes their side, so it is a message.
+    """
+    if declared is not None and declared.strip():
+        return _from_declared(declared), "front matter type"
+    tag = _TAG.search(subject)
+    if tag and not _REPLY.match(subject):
+        name = tag.group(1).lower()
+        return Kind(name), f"subject tag [{name}]"
+    return _by_patterns(_sentences(subject, new_text), direction, rules)
+
+
+def _from_declared(declared: str) -> Kind:
+    kind = _DECLARED.get(declared.strip().lower())
+    if kind is None:
+        known = ", ".join(sorted(_DECLARED))
+        raise ValueError(f"front matter type {declared!r} is not one of {known}")
+    return kind
+
+
+def _sentences(subject: str, new_text: str) -> list[str]:
+    """The sentences to read: the new text's, plus the subject when the sender wrote it."""
+    found = [s.strip() for s in _SENTENCE_END.split(_plain(new_text))]
+    if subject.strip() and not _REPLY.match(subject) and not _FORWARD.match(subject):
+        found.insert(0, _plain(_TAG.sub("", subject)).strip())
+    return [s for s in found if s]
+
+
+def _plain(text: str) -> str:
+    """Typographic apostrophes as ASCII, so "we\u2019re" matches a pattern written "we're"."""
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+def _is_question(sentence: str) -> bool:
+    """A sentence that asks: ends with '?' or opens with a question word or auxiliary verb."""
+    body = _GREETING.sub("", sentence).lstrip("\"'([ ")
+    return body.endswith("?") or _OPENER.match(body) is not None
+
+
+def _by_patterns(
+    sentences: list[str], direction: Direction, rules: ClassifyRules
+) -> tuple[Kind, str]:
+    agreement, update = rules._compiled
+    statements = [s for s in sentences if not _is_question(s)]
+    hit = _first_hit(statements, agreement, rules.agreement)
+    if hit is not None:
+        return Kind.AGREEMENT, f"agreement pattern '{hit}'"
+    update_hit = _first_hit(statements, update, rules.update)
+    if update_hit is not None:
+        if direction is Direction.IN:
+            return Kind.MESSAGE, f"update pattern '{update_hit}' on incoming mail"
+        return Kind.UPDATE, f"update pattern '{update_hit}'"
+    asked = [s for s in sentences if _is_question(s)]
+    if _first_hit(asked, agreement, rules.agreement) or _first_hit(asked, update, rules.update):
+        return Kind.MESSAGE, "plain question"
+    return Kind.MESSAGE, "no pattern"
+
+
+def _first_hit(
+    sentences: list[str], compiled: tuple[re.Pattern[str], ...], sources: tuple[str, ...]
+) -> str | None:
+    """The source of the first pattern with an unhedged match in any sentence."""
+    for pattern, source in zip(compiled, sources, strict=True):
+        for sentence in sentences:
+            if any(not _hedged(sentence, m.start(), m.end()) for m in pattern.finditer(sentence)):
+                return source
+    return None
+
+
+def _hedged(sentence: str, start: int, end: int) -> bool:
+    """True when the match's clause negates or defers it before, or sets a condition after."""
+    before = _CLAUSE_BREAK.split(sentence[:start])[-1]
+    after = _CLAUSE_BREAK.split(sentence[end:])[0]
+    return _HEDGE.search(before) is not None or _CONDITION.search(after) is not None
