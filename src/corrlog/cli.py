@@ -8,20 +8,24 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, time, tzinfo
+from datetime import UTC, datetime, time, tzinfo
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from corrlog import __version__
 from corrlog import logging as corrlog_logging
 from corrlog.config import Settings, load_settings, resolve_config_path
-from corrlog.datadir import DataDir
-from corrlog.errors import CorrlogError, SourceError, UsageError
+from corrlog.datadir import DataDir, Session
+from corrlog.errors import ConfigError, CorrlogError, SourceError, UsageError
 from corrlog.index import SearchRequest, search
 from corrlog.output import clean, render_ids, render_json, render_table
+
+if TYPE_CHECKING:
+    from corrlog.pipeline import Pipeline
+    from corrlog.rules.flags import FlagSettings
 
 
 @dataclass
@@ -49,6 +53,57 @@ def local_tz() -> tzinfo:
     tz = datetime.now().astimezone().tzinfo
     assert tz is not None
     return tz
+
+
+def make_pipeline(settings: Settings, session: Session) -> Pipeline:
+    """The record-building context for this config: contracts, my addresses, rules."""
+    from corrlog.pipeline import Pipeline
+    from corrlog.rules.classify import ClassifyRules
+
+    try:
+        rules = ClassifyRules.from_config(settings.classify.agreement, settings.classify.update)
+    except ValueError as exc:
+        raise ConfigError(f"invalid config [classify]: {exc}") from None
+    return Pipeline.load(
+        session,
+        settings.contracts,
+        settings.my_addresses,
+        local_tz(),
+        capture_all=settings.capture == "all",
+        rules=rules,
+    )
+
+
+def flag_settings(settings: Settings) -> FlagSettings:
+    """The flag thresholds from the config."""
+    from corrlog.rules.flags import FlagSettings
+
+    return FlagSettings(
+        default_interval=settings.default_interval,
+        client_silence=settings.flags.client_silence,
+        payment_wait=settings.flags.payment_wait,
+        due_soon=settings.flags.due_soon,
+    )
+
+
+def finish_pass(settings: Settings, pipeline: Pipeline, now: datetime) -> None:
+    """After ingesting: manual links, contract change events, flag lifecycle and notifications."""
+    from corrlog.flagstate import check_flags, record_contract_changes
+    from corrlog.links import apply_manual_links
+    from corrlog.notify import notifiers
+
+    session = pipeline.session
+    if apply_manual_links(session, pipeline.contracts):
+        pipeline.flush({})
+    record_contract_changes(session, pipeline.contracts)
+    check_flags(
+        session,
+        pipeline.contracts.values(),
+        now,
+        flag_settings(settings),
+        settings.flags.renotify,
+        notifiers(settings.notify),
+    )
 
 
 @contextmanager
@@ -156,7 +211,6 @@ def sync(app: App, only: str | None) -> None:
       corrlog sync --source work
     """
     from corrlog.mailsync import sync_imap, sync_maildir
-    from corrlog.pipeline import Pipeline
     from corrlog.sync import relink_threads, sync_notes
 
     settings = app.settings
@@ -167,13 +221,7 @@ def sync(app: App, only: str | None) -> None:
     datadir = app.datadir
     with datadir.write_lock(), datadir.open(create=True) as session:
         session.archive.clean_tmp()
-        pipeline = Pipeline.load(
-            session,
-            settings.contracts,
-            settings.my_addresses,
-            local_tz(),
-            capture_all=settings.capture == "all",
-        )
+        pipeline = make_pipeline(settings, session)
         if only in (None, "notes"):
             report = sync_notes(pipeline, settings.notes_paths)
             click.echo(
@@ -192,6 +240,7 @@ def sync(app: App, only: str | None) -> None:
                 failed += 1
                 click.echo(f"corrlog: error: {exc}", err=True)
         relink_threads(pipeline)
+        finish_pass(settings, pipeline, datetime.now(UTC))
     if failed:
         sys.exit(SourceError.exit_code)
 
@@ -224,6 +273,9 @@ def _parse_when(value: str | None, *, end: bool) -> datetime | None:
     "--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True
 )
 @click.option(
+    "--unlinked", is_flag=True, help="Only items from known clients not linked to a contract."
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "ids"]),
@@ -241,6 +293,7 @@ def search_command(
     until: str | None,
     limit: int,
     sort: str,
+    unlinked: bool,
     fmt: str,
 ) -> None:
     """Full-text search; QUERY uses Whoosh syntax with mail fields.
@@ -265,6 +318,7 @@ def search_command(
         until=_parse_when(until, end=True),
         limit=limit,
         sort=sort,
+        unlinked=unlinked,
     )
     with app.datadir.open() as session:
         result = search(session.index, request)
@@ -367,22 +421,19 @@ def reindex(app: App) -> None:
     Example:
       corrlog reindex
     """
-    from corrlog.pipeline import Pipeline
+    from corrlog.links import apply_manual_links, replay_manual_links
     from corrlog.rebuild import rebuild
 
     settings = app.settings
     datadir = app.datadir
     with datadir.write_lock(), datadir.open() as session:
-        pipeline = Pipeline.load(
-            session,
-            settings.contracts,
-            settings.my_addresses,
-            local_tz(),
-            capture_all=settings.capture == "all",
-        )
+        pipeline = make_pipeline(settings, session)
         total = session.state.count_records() or session.ledger.count()
         with progress_bar(total, "reindexing") as bar:
             report = rebuild(pipeline, bar)
+        replay_manual_links(session)
+        if apply_manual_links(session, pipeline.contracts):
+            pipeline.flush({})
     click.echo(
         f"reindexed {report.records} records and {report.contracts} contracts "
         f"from {report.entries} ledger entries"
@@ -410,6 +461,171 @@ def verify_command(app: App) -> None:
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+def _parse_now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    parsed = _parse_when(value, end=False)
+    assert parsed is not None
+    return parsed
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+@cli.command()
+@click.option("--now", metavar="ISO", help="Evaluate as of this time (default: now).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@pass_app
+def contracts(app: App, now: str | None, fmt: str) -> None:
+    """Contracts with their last progress update, interval and open flags.
+
+    \b
+    Examples:
+      corrlog contracts
+      corrlog contracts --now 2026-12-01 --format json
+    """
+    from corrlog.flagstate import evaluate, flag_records
+    from corrlog.overview import contract_rows
+
+    moment = _parse_now(now)
+    settings = app.settings
+    with app.datadir.open() as session:
+        pipeline = make_pipeline(settings, session)
+        records = flag_records(session)
+        flags = evaluate(session, pipeline.contracts.values(), moment, flag_settings(settings))
+        rows = contract_rows(
+            pipeline.contracts.values(), records, flags, moment, settings.default_interval
+        )
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no contracts; declare one in an agreement note or a [[contracts]] table")
+        return
+    table = [["CONTRACT", "CLIENT", "STATUS", "INTERVAL", "LAST UPDATE", "FLAGS"]]
+    for row in rows:
+        since = (
+            f"{row['last_update'][:10]} ({row['days_since_update']}d)"
+            if row["last_update"]
+            else "never"
+        )
+        table.append(
+            [
+                row["id"],
+                clean(row["client"]),
+                row["status"],
+                f"{row['interval_days']:g}d",
+                since,
+                ", ".join(row["open_flags"]) or "-",
+            ]
+        )
+    click.echo(_table(table))
+
+
+@cli.command()
+@click.option("--now", metavar="ISO", help="Evaluate as of this time (default: now).")
+@click.option("--all", "show_all", is_flag=True, help="Include flags of snoozed contracts.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@pass_app
+def flags(app: App, now: str | None, show_all: bool, fmt: str) -> None:
+    """Open payment-risk flags, most urgent first.
+
+    Flags: stale, client-silent, milestone-due, milestone-overdue,
+    unfunded-work, awaiting-payment. Snoozed contracts are hidden unless --all.
+
+    \b
+    Examples:
+      corrlog flags
+      corrlog flags --now 2026-12-15 --format json
+    """
+    from corrlog.flagstate import evaluate, snoozes
+    from corrlog.overview import flag_rows
+
+    moment = _parse_now(now)
+    settings = app.settings
+    with app.datadir.open() as session:
+        pipeline = make_pipeline(settings, session)
+        found = evaluate(session, pipeline.contracts.values(), moment, flag_settings(settings))
+        snoozed = snoozes(session, moment)
+    if not show_all:
+        found = [f for f in found if f.contract not in snoozed]
+    rows = flag_rows(found, snoozed)
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no open flags")
+        return
+    for row in rows:
+        tail = f"  (snoozed until {row['snoozed_until'][:16]})" if row["snoozed_until"] else ""
+        click.echo(f"{row['contract']:<16} {row['flag']:<18} {clean(row['detail'])}{tail}")
+
+
+@cli.command()
+@click.argument("contract")
+@click.argument("duration")
+@click.option("--reason", required=True, help="Why (kept in the ledger).")
+@pass_app
+def snooze(app: App, contract: str, duration: str, reason: str) -> None:
+    """Hide a contract's flags for DURATION (3d, 12h, 2w); a ledger event.
+
+    \b
+    Example:
+      corrlog snooze acme-site 3d --reason "client on holiday"
+    """
+    from corrlog.durations import parse_duration
+    from corrlog.flagstate import snooze as snooze_contract
+
+    try:
+        length = parse_duration(duration)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    settings = app.settings
+    datadir = app.datadir
+    with datadir.write_lock(), datadir.open() as session:
+        known = make_pipeline(settings, session).contracts
+        if contract not in known:
+            raise UsageError(f"no contract {contract!r}; see 'corrlog contracts'")
+        until = datetime.now(UTC) + length
+        snooze_contract(session, contract, until, reason)
+    click.echo(f"{contract}: flags snoozed until {until.astimezone(local_tz()):%Y-%m-%d %H:%M}")
+
+
+@cli.command()
+@click.argument("record_id", metavar="ID")
+@click.argument("contract")
+@click.option("--milestone", metavar="M", help="Also link to this milestone of the contract.")
+@pass_app
+def link(app: App, record_id: str, contract: str, milestone: str | None) -> None:
+    """File an item under a contract by hand (a ledger event that survives reindex).
+
+    \b
+    Examples:
+      corrlog search --unlinked
+      corrlog link 3f2a9c1b7d4e acme-site --milestone m2
+    """
+    from corrlog.links import link_by_hand
+
+    settings = app.settings
+    datadir = app.datadir
+    with datadir.write_lock(), datadir.open() as session:
+        pipeline = make_pipeline(settings, session)
+        known = pipeline.contracts.get(contract)
+        if known is None:
+            raise UsageError(f"no contract {contract!r}; see 'corrlog contracts'")
+        full_id = link_by_hand(session, record_id, known, milestone)
+        pipeline.flush({})
+    click.echo(f"{full_id} linked to {contract}" + (f" / {milestone}" if milestone else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -178,6 +178,7 @@ class MilestoneConfig(BaseModel):
     due: date | None = None
     escrow: Literal["unfunded", "funded", "released", "refunded"] = "unfunded"
     status: Literal["open", "submitted", "approved", "paid"] = "open"
+    since: date | None = None
 
 
 class ContractConfig(BaseModel):
@@ -193,6 +194,78 @@ class ContractConfig(BaseModel):
     start: date | None = None
     status: Literal["active", "paused", "completed", "cancelled"] = "active"
     milestones: list[MilestoneConfig] = Field(default_factory=list)
+
+
+class FlagsSettings(BaseModel):
+    """The `[flags]` table: thresholds and how often an open flag is notified again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_silence: Duration = timedelta(days=14)
+    payment_wait: Duration = timedelta(days=14)
+    due_soon: Duration = timedelta(days=3)
+    renotify: Duration = timedelta(days=3)
+
+
+class ClassifySettings(BaseModel):
+    """The `[classify]` table: regex patterns that replace the built-in ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agreement: list[str] | None = None
+    update: list[str] | None = None
+
+
+class EmailNotifier(BaseModel):
+    """The `[notify.email]` table: SMTP delivery of flags and digests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    tls: Literal["implicit", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: AbsPath | None = None
+    password_command: Command | None = None
+    ca_file: AbsPath | None = None
+    sender: str = Field(alias="from", min_length=3)
+    to: StrList = Field(min_length=1)
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> EmailNotifier:
+        secrets = [k for k in ("password", "password_file", "password_command") if getattr(self, k)]
+        if len(secrets) > 1:
+            raise ValueError("give at most one of password, password_file, password_command")
+        if secrets and not self.username:
+            raise ValueError("a password needs a username")
+        if self.tls == "none" and not is_loopback(self.host):
+            raise ValueError(f'tls = "none" is only allowed for a loopback host, not {self.host}')
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The configured port, else 465 for implicit TLS and 587 otherwise."""
+        return self.port or (465 if self.tls == "implicit" else 587)
+
+
+class CommandNotifier(BaseModel):
+    """The `[notify.command]` table: a program that gets each flag as JSON on stdin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: Command = Field(min_length=1)
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class NotifySettings(BaseModel):
+    """The `[notify]` table; the log notifier is always on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailNotifier | None = None
+    command: CommandNotifier | None = None
 
 
 class Settings(BaseSettings):
@@ -213,6 +286,9 @@ class Settings(BaseSettings):
     imap: list[ImapAccount] = Field(default_factory=list)
     maildir: list[MaildirSource] | None = None
     contracts: list[ContractConfig] = Field(default_factory=list)
+    flags: FlagsSettings = Field(default_factory=FlagsSettings)
+    classify: ClassifySettings = Field(default_factory=ClassifySettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @property
     def maildir_sources(self) -> list[MaildirSource]:
@@ -286,7 +362,7 @@ def settings_from_mapping(data: Mapping[str, Any], *, origin: str = "config") ->
         raise ConfigError(f"invalid config {_blame(exc, origin)}: {_describe(exc)}") from None
     except SettingsError as exc:
         raise ConfigError(f"invalid config (CORRLOG_* environment): {exc}") from None
-    return Settings.model_validate(loaded.model_dump())
+    return loaded
 
 
 def _blame(exc: ValidationError, origin: str) -> str:

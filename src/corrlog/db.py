@@ -80,6 +80,34 @@ CREATE TABLE IF NOT EXISTS maildir_files (
     PRIMARY KEY (source, key)
 );
 
+CREATE TABLE IF NOT EXISTS flags (
+    contract    TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    milestone   TEXT NOT NULL DEFAULT '',
+    since       TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    raised_at   TEXT NOT NULL,
+    notified_at TEXT,
+    PRIMARY KEY (contract, name, milestone)
+);
+
+CREATE TABLE IF NOT EXISTS contract_snapshots (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS snoozes (
+    contract TEXT PRIMARY KEY,
+    until    TEXT NOT NULL,
+    reason   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS manual_links (
+    record_id TEXT PRIMARY KEY,
+    contract  TEXT NOT NULL,
+    milestone TEXT
+);
+
 CREATE TABLE IF NOT EXISTS source_patterns (
     source   TEXT PRIMARY KEY,
     patterns TEXT NOT NULL

@@ -38,6 +38,7 @@ def make_schema() -> Schema:
         kind=ID(stored=True),
         source=ID(stored=True),
         direction=ID(stored=True),
+        unlinked=ID(),
         contract=KEYWORD(stored=True, lowercase=True),
         client=TEXT(stored=True, analyzer=names),
         milestone=KEYWORD(stored=True, lowercase=True),
@@ -86,6 +87,7 @@ def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -
         "kind": record.kind.value,
         "source": record.source.value,
         "direction": record.direction.value,
+        "unlinked": "yes" if record.client and not record.contract else "no",
         "contract": record.contract or "",
         "client": record.client or "",
         "milestone": record.milestone or "",
@@ -227,6 +229,7 @@ class SearchRequest:
     until: datetime | None = None
     limit: int = 20
     sort: str = "relevance"
+    unlinked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +385,8 @@ def _filters(request: SearchRequest) -> list[query.Query]:
         parts.append(query.Term("contract", request.contract.lower()))
     if request.kind:
         parts.append(query.Term("kind", request.kind))
+    if request.unlinked:
+        parts.append(query.Term("unlinked", "yes"))
     if request.client:
         words = [w for w in re.split(r"\W+", request.client.lower()) if w]
         if not words:

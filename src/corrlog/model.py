@@ -109,6 +109,7 @@ class Milestone:
     due: date | None = None
     escrow: Escrow = Escrow.UNFUNDED
     status: MilestoneStatus = MilestoneStatus.OPEN
+    status_since: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

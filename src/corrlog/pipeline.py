@@ -59,6 +59,7 @@ def config_contract(spec: ContractConfig) -> Contract:
                 due=m.due,
                 escrow=Escrow(m.escrow),
                 status=MilestoneStatus(m.status),
+                status_since=m.since,
             )
             for m in spec.milestones
         ),

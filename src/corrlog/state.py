@@ -265,7 +265,12 @@ def contract_to_json(contract: Contract) -> dict[str, Any]:
     data["interval"] = contract.interval.total_seconds() if contract.interval else None
     data["start"] = contract.start.isoformat() if contract.start else None
     data["milestones"] = [
-        {**asdict(m), "due": m.due.isoformat() if m.due else None} for m in contract.milestones
+        {
+            **asdict(m),
+            "due": m.due.isoformat() if m.due else None,
+            "status_since": m.status_since.isoformat() if m.status_since else None,
+        }
+        for m in contract.milestones
     ]
     return data
 
@@ -281,6 +286,7 @@ def contract_from_json(data: dict[str, Any]) -> Contract:
             due=date.fromisoformat(m["due"]) if m["due"] else None,
             escrow=Escrow(m["escrow"]),
             status=MilestoneStatus(m["status"]),
+            status_since=date.fromisoformat(m["status_since"]) if m.get("status_since") else None,
         )
         for m in data["milestones"]
     )

@@ -46,6 +46,7 @@ class MilestoneModel(BaseModel):
     due: dt.date | None = None
     escrow: Escrow = Escrow.UNFUNDED
     status: MilestoneStatus = MilestoneStatus.OPEN
+    since: dt.date | None = None
 
     def to_milestone(self) -> Milestone:
         """The model as the typed Milestone."""
@@ -57,6 +58,7 @@ class MilestoneModel(BaseModel):
             due=self.due,
             escrow=self.escrow,
             status=self.status,
+            status_since=self.since,
         )
 
 
