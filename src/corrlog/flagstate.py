@@ -238,7 +238,7 @@ def record_contract_changes(session: Session, contracts: dict[str, Contract]) ->
     }
     with transaction(session.conn):
         for contract_id, contract in sorted(contracts.items()):
-            body = contract_to_json(contract)
+            body = json.loads(json.dumps(contract_to_json(contract)))
             body.pop("defined_by", None)
             before = known.get(contract_id)
             if before == body:
