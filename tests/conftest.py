@@ -10,7 +10,7 @@ import pytest
 from corrlog import logging as corrlog_logging
 from support.cli import CorrlogHome
 
-pytest_plugins = ["support.dovecot"]
+pytest_plugins = ["support.dovecot", "support.smtp"]
 
 
 @pytest.fixture(autouse=True)

@@ -172,6 +172,8 @@ def apply_changes(
             continue
         if _notify(flag, event, notifiers):
             with transaction(session.conn):
+                if event == "open":
+                    session.ledger.append("flag-notified", detail=_detail(flag))
                 session.conn.execute(
                     "UPDATE flags SET notified_at = ? WHERE contract = ? AND name = ? AND milestone = ?",
                     (stamp, *flag_key(flag)),

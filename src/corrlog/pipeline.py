@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
 from corrlog.config import ContractConfig
@@ -141,7 +141,18 @@ class Pipeline:
         return index_doc, doc.message_id, doc.thread_refs, doc.quarantine
 
     def rebuild_doc(self, row: sqlite3.Row) -> IndexDoc:
-        """Rebuild a record's document from the archive."""
+        """Rebuild a record's document from the archive, keeping the link the state holds."""
+        doc = self._rebuild(row)
+        record = replace(
+            doc.record,
+            client=row["client"],
+            contract=row["contract"],
+            milestone=row["milestone"],
+            link_rule=row["link_rule"],
+        )
+        return replace(doc, record=record)
+
+    def _rebuild(self, row: sqlite3.Row) -> IndexDoc:
         origin = row_origin(row)
         raw = self.session.archive.get(row["sha256"])
         if origin.source is SourceKind.NOTES:
