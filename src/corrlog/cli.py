@@ -442,18 +442,34 @@ def reindex(app: App) -> None:
 
 
 @cli.command(name="verify")
+@click.option(
+    "--pack", metavar="DIR", help="Check an exported evidence pack instead of the archive."
+)
 @pass_app
-def verify_command(app: App) -> None:
+def verify_command(app: App, pack: str | None) -> None:
     """Check the ledger's hash chain and re-hash every archived object.
 
     Exits 0 with a one-line summary, or 1 naming every broken entry or object.
+    With --pack, checks an evidence pack: every file against its manifest and
+    the ledger excerpt's hashes (no config needed).
 
     \b
-    Example:
+    Examples:
       corrlog verify
+      corrlog verify --pack ~/evidence/acme-site
     """
     from corrlog.verify import verify
 
+    if pack is not None:
+        from corrlog.evidence import verify_pack
+
+        pack_report = verify_pack(Path(pack).expanduser())
+        for problem in pack_report.problems:
+            click.echo(problem)
+        click.echo(pack_report.summary())
+        if not pack_report.ok:
+            sys.exit(1)
+        return
     with app.datadir.open() as session, progress_bar(session.ledger.count(), "verifying") as bar:
         report = verify(session.ledger, session.archive, bar)
     for problem in report.problems:
@@ -628,6 +644,74 @@ def link(app: App, record_id: str, contract: str, milestone: str | None) -> None
     click.echo(f"{full_id} linked to {contract}" + (f" / {milestone}" if milestone else ""))
 
 
+@cli.command()
+@pass_app
+def run(app: App) -> None:
+    """Run the daemon in the foreground (systemd runs this).
+
+    Syncs everything once, then watches: IMAP IDLE on INBOX, the other folders
+    every poll_interval, notes folders live, flags every check_interval.
+    SIGTERM/SIGINT stop it cleanly; SIGHUP reloads the config.
+
+    \b
+    Example:
+      corrlog run
+    """
+    from corrlog.daemon import Daemon
+
+    app.settings  # noqa: B018 - fail fast on a bad config, before anything starts
+    daemon = Daemon(lambda: load_settings(app.config_path), make_pipeline, finish_pass, os.environ)
+    sys.exit(daemon.run())
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_app
+def status(app: App, fmt: str) -> None:
+    """What the running daemon last reported: sources, last sync, errors, items today.
+
+    \b
+    Example:
+      corrlog status --format json
+    """
+    from corrlog.daemon import status_path
+
+    path = status_path(app.settings.data_dir)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CorrlogError(f"no daemon status at {path}; start it with 'corrlog run'") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CorrlogError(f"cannot read daemon status {path}: {exc}") from None
+    data["running"] = _alive(int(data.get("pid", 0)))
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    state = "running" if data["running"] else "not running"
+    click.echo(f"daemon: {state} (pid {data.get('pid')}, started {data.get('started', '?')[:19]})")
+    for name, source in sorted(data.get("sources", {}).items()):
+        link = {True: "connected", False: "disconnected", None: "-"}[source.get("connected")]
+        line = f"  {name:<16} {source.get('kind', ''):<8} {link:<13} last sync {str(source.get('last_sync'))[:19]}"
+        line += f"  today {source.get('items_today', 0)}"
+        if source.get("last_error"):
+            line += f"  error: {clean(source['last_error'])}"
+        click.echo(line)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning corrlog's errors into one line and an exit code."""
     try:
@@ -649,6 +733,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     return 0
 
+
+# Report commands live in their own module; registered here so `corrlog --help` lists them.
+from corrlog.cli_reports import digest_command, export_command  # noqa: E402
+
+cli.add_command(digest_command, name="digest")
+cli.add_command(export_command, name="export")
 
 if __name__ == "__main__":
     sys.exit(main())

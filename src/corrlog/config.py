@@ -196,6 +196,25 @@ class ContractConfig(BaseModel):
     milestones: list[MilestoneConfig] = Field(default_factory=list)
 
 
+class DaemonSettings(BaseModel):
+    """The `[daemon]` table: how often `corrlog run` polls, checks flags and debounces."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    poll_interval: Duration = timedelta(minutes=5)
+    check_interval: Duration = timedelta(minutes=15)
+    idle_refresh: Duration = timedelta(minutes=20)
+    debounce: float = Field(default=0.5, ge=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> DaemonSettings:
+        if self.idle_refresh >= timedelta(minutes=29):
+            raise ValueError(
+                "idle_refresh must be under 29m (RFC 2177: servers drop IDLE after 30m)"
+            )
+        return self
+
+
 class FlagsSettings(BaseModel):
     """The `[flags]` table: thresholds and how often an open flag is notified again."""
 
@@ -287,6 +306,7 @@ class Settings(BaseSettings):
     maildir: list[MaildirSource] | None = None
     contracts: list[ContractConfig] = Field(default_factory=list)
     flags: FlagsSettings = Field(default_factory=FlagsSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
 

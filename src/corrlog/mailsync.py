@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from threading import Event
 
 from corrlog.config import ImapAccount, MaildirSource
 from corrlog.errors import RecordError, SourceError
@@ -115,7 +116,13 @@ def _commit_one(pipeline: Pipeline, item: MailItem, report: MailReport) -> Index
 # Maildir ---------------------------------------------------------------------------------
 
 
-def sync_maildir(pipeline: Pipeline, source: MaildirSource) -> MailReport:
+def _stopping(stop: Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def sync_maildir(
+    pipeline: Pipeline, source: MaildirSource, stop: Event | None = None
+) -> MailReport:
     """Read every not-yet-examined message file of a Maildir (tree); files are never changed."""
     state = pipeline.session.state
     report = MailReport(source=f"maildir {source.name}")
@@ -127,6 +134,8 @@ def sync_maildir(pipeline: Pipeline, source: MaildirSource) -> MailReport:
         f for f in maildir.scan(source.path) if f.key not in seen or (rescan and not seen[f.key])
     ]
     for start in range(0, len(todo), MAILDIR_BATCH):
+        if _stopping(stop):
+            return report
         _maildir_batch(pipeline, source, todo[start : start + MAILDIR_BATCH], policy, report)
     with transaction(pipeline.session.conn):
         state.set_source_patterns(source.name, patterns)
@@ -170,13 +179,21 @@ def _maildir_batch(
 # IMAP ------------------------------------------------------------------------------------
 
 
-def sync_imap(pipeline: Pipeline, account: ImapAccount) -> MailReport:
-    """Fetch every new message of every folder of an account; SourceError when it fails."""
+def sync_imap(
+    pipeline: Pipeline,
+    account: ImapAccount,
+    *,
+    folders: list[str] | None = None,
+    stop: Event | None = None,
+) -> MailReport:
+    """Fetch every new message of an account's folders (all, or `folders`); SourceError on failure."""
     report = MailReport(source=f"imap {account.name}")
     policy = pipeline.policy()
     with ImapConnection(account) as conn:
-        for folder in conn.folders():
-            _sync_folder(pipeline, conn, folder, policy, report)
+        for folder in folders or conn.folders():
+            if _stopping(stop):
+                break
+            _sync_folder(pipeline, conn, folder, policy, report, stop)
     return report
 
 
@@ -186,6 +203,7 @@ def _sync_folder(
     folder: str,
     policy: CapturePolicy,
     report: MailReport,
+    stop: Event | None = None,
 ) -> None:
     account = conn.account
     log = get_logger(source="imap", account=account.name, folder=folder)
@@ -204,10 +222,12 @@ def _sync_folder(
         log.info("UIDVALIDITY changed; rescanning folder", uidvalidity=selected.uidvalidity)
     if cursor is not None and set(patterns) - set(old_patterns):
         log.info("new client addresses; rescanning headers of synced mail", upto_uid=last_uid)
-        _fetch(
-            pipeline, conn, selected.uidvalidity, conn.uids_upto(last_uid), policy, report, last_uid
-        )
-    _fetch(pipeline, conn, selected.uidvalidity, conn.uids_after(last_uid), policy, report, None)
+        old_uids = conn.uids_upto(last_uid)
+        _fetch(pipeline, conn, selected.uidvalidity, old_uids, policy, report, last_uid, stop)
+    new_uids = conn.uids_after(last_uid)
+    _fetch(pipeline, conn, selected.uidvalidity, new_uids, policy, report, None, stop)
+    if _stopping(stop):
+        return
     if cursor is None or set(patterns) != set(old_patterns):
         final = state.imap_cursor(account.name, folder, selected.uidvalidity)
         with transaction(pipeline.session.conn):
@@ -235,12 +255,15 @@ def _fetch(
     policy: CapturePolicy,
     report: MailReport,
     keep_cursor: int | None,
+    stop: Event | None = None,
 ) -> None:
     """Headers first, whole messages only for captured ones; cursor advanced per batch."""
     account, folder = conn.account, conn.select_name
     patterns = sorted(policy.patterns()) if keep_cursor is None else None
     state = pipeline.session.state
     for batch in iter_batches(list(uids), account.batch_size):
+        if _stopping(stop):
+            return
         headers = conn.headers(batch)
         report.examined += len(batch)
         wanted = [uid for uid in batch if captured(policy, headers.get(uid, b""))]

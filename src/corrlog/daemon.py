@@ -1,0 +1,332 @@
+"""`corrlog run`: one writer thread fed by watchers (notes, IMAP IDLE, timers); signals; sd_notify."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from corrlog.config import Settings
+from corrlog.datadir import DataDir, Session
+from corrlog.errors import CorrlogError, SourceError
+from corrlog.idle import IdleWatcher
+from corrlog.logging import get_logger
+from corrlog.mailsync import sync_imap, sync_maildir
+from corrlog.pipeline import Pipeline
+from corrlog.sdnotify import SystemdNotifier
+from corrlog.sync import relink_threads, sync_notes
+from corrlog.watch import NotesWatcher
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Task:
+    """One unit of work for the writer: which source (and folders) to sync, or a control."""
+
+    kind: str
+    source: str = ""
+    inbox_only: bool = False
+
+
+STOP = Task("stop")
+RELOAD = Task("reload")
+FLAGS = Task("flags")
+NOTES = Task("notes")
+
+
+@dataclass
+class SourceStatus:
+    """What `corrlog status` shows for one source."""
+
+    kind: str
+    connected: bool | None = None
+    last_sync: str | None = None
+    last_error: str | None = None
+    items_today: int = 0
+    day: str = ""
+
+
+@dataclass
+class Status:
+    """The daemon's health, written to status.json for `corrlog status`."""
+
+    pid: int
+    started: str
+    sources: dict[str, SourceStatus] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def source(self, name: str, kind: str) -> SourceStatus:
+        """The status entry of a source (created on first use)."""
+        with self.lock:
+            return self.sources.setdefault(name, SourceStatus(kind))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON for status.json."""
+        with self.lock:
+            return {
+                "pid": self.pid,
+                "started": self.started,
+                "updated": datetime.now(UTC).isoformat(),
+                "sources": {
+                    name: {k: v for k, v in vars(s).items() if k != "day"}
+                    for name, s in self.sources.items()
+                },
+            }
+
+
+class Daemon:
+    """The background service: owns the only writer, runs watchers, handles signals."""
+
+    def __init__(
+        self,
+        load_settings: Callable[[], Settings],
+        make_pipeline: Callable[[Settings, Session], Pipeline],
+        finish_pass: Callable[[Settings, Pipeline, datetime], None],
+        environ: Mapping[str, str],
+    ) -> None:
+        self._load_settings = load_settings
+        self._make_pipeline = make_pipeline
+        self._finish_pass = finish_pass
+        self.settings = load_settings()
+        self.queue: queue.Queue[Task] = queue.Queue()
+        self.stopping = threading.Event()
+        self.systemd = SystemdNotifier.from_environ(environ)
+        self.status = Status(os.getpid(), datetime.now(UTC).isoformat())
+        self.log = get_logger(component="daemon")
+        self._idle: dict[str, IdleWatcher] = {}
+        self._notes: NotesWatcher | None = None
+        self._timers: list[threading.Thread] = []
+        self._timer_stop = threading.Event()
+
+    # lifecycle --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; return the exit code."""
+        self._install_signals()
+        datadir = DataDir(self.settings.data_dir)
+        datadir.ensure()
+        self.log.info("starting", pid=os.getpid(), data_dir=str(self.settings.data_dir))
+        self._sync_all(datadir)
+        self._start_watchers()
+        self.systemd.notify("READY=1", "STATUS=watching for new mail and notes")
+        self.log.info("ready")
+        try:
+            self._loop(datadir)
+        finally:
+            self._stop_watchers()
+            self.systemd.notify("STOPPING=1")
+            self._write_status(datadir)
+            self.log.info("stopped")
+        return 0
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self.stopping.set()
+            self.queue.put(STOP)
+
+        def reload(signum: int, _frame: FrameType | None) -> None:
+            self.queue.put(RELOAD)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def _loop(self, datadir: DataDir) -> None:
+        wait = self.systemd.watchdog_interval or 30.0
+        while not self.stopping.is_set():
+            try:
+                first = self.queue.get(timeout=wait)
+            except queue.Empty:
+                self._ping()
+                continue
+            tasks = {first, *self._drain()}
+            self._ping()
+            if STOP in tasks:
+                return
+            if RELOAD in tasks:
+                self._reload()
+                tasks = {t for t in tasks if t != RELOAD} | {NOTES, *self._all_sources()}
+            self._run_tasks(datadir, sorted(tasks, key=_order))
+
+    def _drain(self) -> list[Task]:
+        drained = []
+        while True:
+            try:
+                drained.append(self.queue.get_nowait())
+            except queue.Empty:
+                return drained
+
+    def _ping(self) -> None:
+        if self.systemd.watchdog_interval:
+            self.systemd.notify("WATCHDOG=1")
+
+    # work ---------------------------------------------------------------------------------
+
+    def _all_sources(self) -> list[Task]:
+        tasks = [Task("maildir", m.name) for m in self.settings.maildir_sources]
+        tasks += [Task("imap", a.name) for a in self.settings.imap]
+        return tasks
+
+    def _sync_all(self, datadir: DataDir) -> None:
+        self._run_tasks(datadir, [NOTES, *self._all_sources()])
+
+    def _run_tasks(self, datadir: DataDir, tasks: list[Task]) -> None:
+        tasks = [t for t in tasks if not (t.inbox_only and Task("imap", t.source) in tasks)]
+        try:
+            with datadir.write_lock(), datadir.open(create=True) as session:
+                pipeline = self._make_pipeline(self.settings, session)
+                for task in tasks:
+                    if self.stopping.is_set():
+                        break
+                    self._run_one(pipeline, task)
+                relink_threads(pipeline)
+                self._finish_pass(self.settings, pipeline, datetime.now(UTC))
+        except CorrlogError as exc:
+            self.log.error("pass failed; retried on the next event", reason=str(exc))
+        self._write_status(datadir)
+
+    def _run_one(self, pipeline: Pipeline, task: Task) -> None:
+        settings = self.settings
+        if task == NOTES:
+            report = sync_notes(pipeline, settings.notes_paths)
+            self._count("notes", "notes", report.archived, None)
+            return
+        if task.kind == "maildir":
+            for source in settings.maildir_sources:
+                if source.name == task.source:
+                    self._count(
+                        source.name,
+                        "maildir",
+                        sync_maildir(pipeline, source, self.stopping).archived,
+                        None,
+                    )
+            return
+        if task.kind == "imap":
+            account = next((a for a in settings.imap if a.name == task.source), None)
+            if account is None:
+                return
+            folders = ["INBOX"] if task.inbox_only else None
+            try:
+                mail = sync_imap(pipeline, account, folders=folders, stop=self.stopping)
+            except SourceError as exc:
+                self.log.error("imap sync failed", account=account.name, reason=str(exc))
+                self._count(account.name, "imap", 0, str(exc))
+                return
+            self._count(account.name, "imap", mail.archived, None)
+            if mail.archived:
+                self.log.info("mail archived", account=account.name, count=mail.archived)
+
+    def _count(self, name: str, kind: str, archived: int, error: str | None) -> None:
+        entry = self.status.source(name, kind)
+        now = datetime.now(UTC)
+        with self.status.lock:
+            today = now.date().isoformat()
+            if entry.day != today:
+                entry.day, entry.items_today = today, 0
+            entry.items_today += archived
+            entry.last_error = error
+            if error is None:
+                entry.last_sync = now.isoformat()
+
+    def _write_status(self, datadir: DataDir) -> None:
+        path = datadir.root / "status.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.status.to_json(), indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+
+    # watchers -----------------------------------------------------------------------------
+
+    def _start_watchers(self) -> None:
+        settings = self.settings
+        self._notes = NotesWatcher(
+            settings.notes_paths, settings.daemon.debounce, self._notes_changed
+        )
+        self._notes.start()
+        for account in settings.imap:
+            self._start_idle(account.name)
+        self._timer_stop = threading.Event()
+        self._timers = [
+            self._every(settings.daemon.poll_interval.total_seconds(), self._poll, "corrlog-poll"),
+            self._every(
+                settings.daemon.check_interval.total_seconds(),
+                lambda: self.queue.put(FLAGS),
+                "corrlog-flags",
+            ),
+        ]
+
+    def _start_idle(self, name: str) -> None:
+        account = next(a for a in self.settings.imap if a.name == name)
+        watcher = IdleWatcher(
+            account, self._mail_arrived, self._connection, self.settings.daemon.idle_refresh
+        )
+        self._idle[name] = watcher
+        watcher.start()
+
+    def _every(self, seconds: float, action: Callable[[], None], name: str) -> threading.Thread:
+        stop = self._timer_stop
+
+        def loop() -> None:
+            while not stop.wait(seconds):
+                action()
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _stop_watchers(self) -> None:
+        self._timer_stop.set()
+        for watcher in self._idle.values():
+            watcher.stop()
+        if self._notes is not None:
+            self._notes.stop()
+        for thread in [*self._idle.values(), *self._timers]:
+            thread.join(timeout=3)
+        self._idle.clear()
+        self._timers = []
+
+    def _poll(self) -> None:
+        for task in self._all_sources():
+            self.queue.put(task)
+
+    def _notes_changed(self, paths: set[str]) -> None:
+        self.log.debug("notes changed", count=len(paths))
+        self.queue.put(NOTES)
+
+    def _mail_arrived(self, account: str, catch_up: bool) -> None:
+        self.queue.put(Task("imap", account, inbox_only=not catch_up))
+
+    def _connection(self, account: str, connected: bool, error: str | None) -> None:
+        entry = self.status.source(account, "imap")
+        with self.status.lock:
+            entry.connected = connected
+            if error:
+                entry.last_error = error
+
+    def _reload(self) -> None:
+        try:
+            fresh = self._load_settings()
+        except CorrlogError as exc:
+            self.log.error("config reload failed; keeping the old config", reason=str(exc))
+            return
+        self._stop_watchers()
+        self.settings = fresh
+        self._start_watchers()
+        self.log.info("config reloaded", imap=[a.name for a in fresh.imap])
+
+
+def _order(task: Task) -> tuple[int, str]:
+    rank = {"notes": 0, "maildir": 1, "imap": 2, "flags": 3}
+    return (rank.get(task.kind, 9), task.source)
+
+
+def status_path(data_dir: Path) -> Path:
+    """Where the daemon writes its status."""
+    return data_dir / "status.json"
