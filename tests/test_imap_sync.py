@@ -241,3 +241,44 @@ def test_new_contract_captures_past_mail(
     mail_home.ok("sync")
     hits = json.loads(mail_home.ok("search", "word1", "--format", "json").out)
     assert [h["contract"] for h in hits] == ["globex-app"]
+
+
+@pytest.mark.parametrize("how", ["password_file", "password_command"])
+def test_password_from_a_file_or_a_command(
+    home: CorrlogHome, clean_mailboxes: DovecotServer, how: str
+) -> None:
+    """The password can come from a file or from a command run without a shell."""
+    secret_file = home.root / "imap-password"
+    secret_file.write_text(clean_mailboxes.password("bob") + "\n")
+    secret_file.chmod(0o600)
+    home.note("acme/agreement.md", AGREEMENT_NOTE)
+    clean_mailboxes.append("bob", "INBOX", message(3))
+    source = (
+        f'password_file = "{secret_file}"'
+        if how == "password_file"
+        else f'password_command = ["cat", "{secret_file}"]'
+    )
+    add_imap_account(home, clean_mailboxes, user="bob")
+    text = home.config.read_text()
+    text = text.replace(f'password = "{clean_mailboxes.password("bob")}"', source)
+    home.config.write_text(text)
+    result = home.run("sync")
+    assert result.code == 0, result.stderr
+    assert "imap work: 1 archived" in result.out
+
+
+def test_password_file_readable_by_others_is_warned_about(
+    home: CorrlogHome, clean_mailboxes: DovecotServer
+) -> None:
+    """A group/world-readable password file still works but gives a warning naming chmod."""
+    secret_file = home.root / "imap-password"
+    secret_file.write_text(clean_mailboxes.password("bob"))
+    secret_file.chmod(0o644)
+    add_imap_account(home, clean_mailboxes, user="bob")
+    text = home.config.read_text().replace(
+        f'password = "{clean_mailboxes.password("bob")}"', f'password_file = "{secret_file}"'
+    )
+    home.config.write_text(text)
+    result = home.run("--log-format", "json", "sync")
+    assert result.code == 0, result.stderr
+    assert "chmod 600" in result.stderr

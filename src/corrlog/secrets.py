@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from corrlog.errors import AuthError
-from corrlog.logging import register_secret
+from corrlog.logging import get_logger, register_secret
 
 _COMMAND_TIMEOUT = 60.0
 
@@ -39,7 +39,17 @@ def run_secret_command(command: list[str], what: str) -> str:
 
 
 def read_secret_file(path: Path, what: str) -> str:
-    """The trimmed contents of a secret file."""
+    """The trimmed contents of a secret file (a warning when others may read it)."""
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            get_logger().warning(
+                "password file is readable by other users; run chmod 600 on it",
+                what=what,
+                path=str(path),
+            )
+    except OSError:
+        pass
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
