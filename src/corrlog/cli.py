@@ -21,6 +21,7 @@ from corrlog.config import Settings, load_settings, resolve_config_path
 from corrlog.datadir import DataDir, Session
 from corrlog.errors import ConfigError, CorrlogError, SourceError, UsageError
 from corrlog.index import SearchRequest, search
+from corrlog.ledger import assert_chain_intact
 from corrlog.output import clean, render_ids, render_json, render_table
 
 if TYPE_CHECKING:
@@ -220,6 +221,7 @@ def sync(app: App, only: str | None) -> None:
     failed = 0
     datadir = app.datadir
     with datadir.write_lock(), datadir.open(create=True) as session:
+        assert_chain_intact(session.ledger)
         session.archive.clean_tmp()
         pipeline = make_pipeline(settings, session)
         if only in (None, "notes"):
@@ -421,7 +423,6 @@ def reindex(app: App) -> None:
     Example:
       corrlog reindex
     """
-    from corrlog.links import apply_manual_links, replay_manual_links
     from corrlog.rebuild import rebuild
 
     settings = app.settings
@@ -431,9 +432,6 @@ def reindex(app: App) -> None:
         total = session.state.count_records() or session.ledger.count()
         with progress_bar(total, "reindexing") as bar:
             report = rebuild(pipeline, bar)
-        replay_manual_links(session)
-        if apply_manual_links(session, pipeline.contracts):
-            pipeline.flush({})
     click.echo(
         f"reindexed {report.records} records and {report.contracts} contracts "
         f"from {report.entries} ledger entries"
@@ -710,6 +708,33 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@cli.command()
+@click.option("--offline", is_flag=True, help="Skip connecting to mail servers.")
+@pass_app
+def doctor(app: App, offline: bool) -> None:
+    """Check config, permissions, database, ledger, index and servers; say what to do.
+
+    Exits 0 when everything is fine, 1 otherwise.
+
+    \b
+    Example:
+      corrlog doctor
+    """
+    from corrlog.doctor import run_checks
+
+    failed = 0
+    click.echo(f"ok    config {app.config_path}")
+    for check in run_checks(app.settings, servers=not offline):
+        mark = "ok  " if check.ok else "FAIL"
+        line = f"{mark}  {check.name}: {clean(check.detail)}"
+        if not check.ok:
+            failed += 1
+            line += f" -> {check.remedy}"
+        click.echo(line)
+    if failed:
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from corrlog.config import Settings
 from corrlog.datadir import DataDir, Session
 from corrlog.errors import CorrlogError, SourceError
 from corrlog.idle import IdleWatcher
+from corrlog.ledger import assert_chain_intact
 from corrlog.logging import get_logger
 from corrlog.mailsync import sync_imap, sync_maildir
 from corrlog.pipeline import Pipeline
@@ -113,6 +114,7 @@ class Daemon:
         datadir = DataDir(self.settings.data_dir)
         datadir.ensure()
         self.log.info("starting", pid=os.getpid(), data_dir=str(self.settings.data_dir))
+        self._check_store(datadir)
         self._sync_all(datadir)
         self._start_watchers()
         self.systemd.notify("READY=1", "STATUS=watching for new mail and notes")
@@ -125,6 +127,22 @@ class Daemon:
             self._write_status(datadir)
             self.log.info("stopped")
         return 0
+
+    def _check_store(self, datadir: DataDir) -> None:
+        """Refuse a broken ledger; rebuild a damaged index from the archive before serving."""
+        from corrlog.rebuild import rebuild
+
+        with datadir.write_lock(), datadir.open(create=True) as session:
+            assert_chain_intact(session.ledger)
+            session.archive.clean_tmp()
+            problem = session.index.problem(session.state.count_records())
+            if problem is None or (
+                session.state.count_records() == 0 and not session.index.exists()
+            ):
+                return
+            self.log.warning("index damaged; rebuilding it from the archive", problem=problem)
+            report = rebuild(self._make_pipeline(self.settings, session))
+            self.log.info("index rebuilt", records=report.records)
 
     def _install_signals(self) -> None:
         def stop(signum: int, _frame: FrameType | None) -> None:

@@ -173,6 +173,21 @@ class Index:
         with self.searcher() as s:
             return int(s.doc_count())
 
+    def problem(self, expected_docs: int) -> str | None:
+        """What is wrong with the index (missing, unreadable, wrong size), or None when healthy."""
+        if not self.exists():
+            return "the index is missing"
+        try:
+            with self.searcher() as s:
+                count = int(s.doc_count())
+                for hit in s.search(query.Every(), limit=3):
+                    hit.fields()
+        except Exception as exc:
+            return f"the index cannot be read ({exc.__class__.__name__}: {exc})"
+        if count != expected_docs:
+            return f"the index holds {count} documents but {expected_docs} records are archived"
+        return None
+
 
 class Writer:
     """Adds and replaces documents within one Whoosh commit (the last write of an id wins)."""

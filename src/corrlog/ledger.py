@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from corrlog.errors import IntegrityError
+
 GENESIS = "0" * 64
 
 Clock = Callable[[], datetime]
@@ -151,6 +153,15 @@ class Ledger:
         """How many entries there are."""
         (n,) = self._conn.execute("SELECT COUNT(*) FROM ledger").fetchone()
         return int(n)
+
+
+def assert_chain_intact(ledger: Ledger) -> None:
+    """Refuse to go on (IntegrityError naming the first break) when the chain is broken."""
+    for problem in chain_problems(ledger.entries()):
+        raise IntegrityError(
+            f"{problem}; corrlog will not append to a broken ledger. Run 'corrlog verify' to see "
+            "every problem, and restore corrlog.db from a backup"
+        )
 
 
 def chain_problems(entries: Iterator[Entry]) -> Iterator[str]:

@@ -12,6 +12,7 @@ from corrlog.errors import CorrlogError, RecordError
 from corrlog.ingest import NoteItem, mtime_datetime, note_contract, note_record, parse_note_item
 from corrlog.ingest_mail import MailItem
 from corrlog.ledger import Entry, transaction
+from corrlog.links import apply_manual_links, replay_manual_links
 from corrlog.logging import get_logger
 from corrlog.model import Origin
 from corrlog.parse.note import Note
@@ -98,6 +99,8 @@ def rebuild(pipeline: Pipeline, progress: Progress | None = None) -> RebuildRepo
             if entry.event in ("ingest", "seen") and not (entry.origin or "").startswith("notes:"):
                 report.records += _replay_mail(pipeline, entry, report)
     relink_threads(pipeline)
+    replay_manual_links(session)
+    apply_manual_links(session, pipeline.contracts)
     session.index.create()
     pipeline.flush({}, progress)
     report.contracts = len(pipeline.contracts)
