@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
 bash scripts/ensure-dovecot.sh
+bash scripts/ensure-test-tools.sh
 
 echo "== ruff"
 "$BIN/ruff" check .
