@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# Set up corrlog on the default config and start it.
-# Creates ~/.config/corrlog/corrlog.toml and the data folders when missing (never overwrites),
-# then runs one sync of every configured source.
+# Set up corrlog on the default config and start the daemon in the foreground.
+# Creates ~/.config/corrlog/corrlog.toml and the data folders when missing (never overwrites);
+# the default config reads a notes folder and a local Maildir under the data dir, and IMAP
+# accounts once you add [[imap]] tables. Stop with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
 "$BIN/corrlog" init
-"$BIN/corrlog" sync
-echo
-echo "corrlog is set up. Search with:  $BIN/corrlog search WORDS"
-echo "The background daemon (corrlog run) is not built yet; until it is, run"
-echo "'$BIN/corrlog sync' from cron or a systemd timer to keep the archive current."
+echo "Starting the daemon (Ctrl-C to stop). In another terminal: $BIN/corrlog search WORDS"
+exec "$BIN/corrlog" run
