@@ -189,6 +189,9 @@ def init(app: App, data_dir: str | None, force: bool) -> None:
     DataDir(settings.data_dir).ensure()
     for notes in settings.notes_paths:
         notes.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if settings.maildir is None:
+        for sub in ("cur", "new", "tmp"):
+            (settings.maildir_sources[0].path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     click.echo(
         f"data folder {settings.data_dir} ready; notes in {', '.join(map(str, settings.notes_paths))}"
     )
