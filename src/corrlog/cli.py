@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -610,6 +611,7 @@ def snooze(app: App, contract: str, duration: str, reason: str) -> None:
     settings = app.settings
     datadir = app.datadir
     with datadir.write_lock(), datadir.open() as session:
+        assert_chain_intact(session.ledger)
         known = make_pipeline(settings, session).contracts
         if contract not in known:
             raise UsageError(f"no contract {contract!r}; see 'corrlog contracts'")
@@ -636,6 +638,7 @@ def link(app: App, record_id: str, contract: str, milestone: str | None) -> None
     settings = app.settings
     datadir = app.datadir
     with datadir.write_lock(), datadir.open() as session:
+        assert_chain_intact(session.ledger)
         pipeline = make_pipeline(settings, session)
         known = pipeline.contracts.get(contract)
         if known is None:
@@ -759,6 +762,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except sqlite3.Error as exc:
+        click.echo(f"corrlog: error: the database failed: {exc}; run 'corrlog doctor'", err=True)
+        return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"corrlog: error: {exc.strerror or exc}{where}", err=True)
+        return 1
     return 0
 
 

@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,9 +17,9 @@ from typing import Any
 
 from corrlog.config import Settings
 from corrlog.datadir import DataDir, Session
-from corrlog.errors import CorrlogError, SourceError
+from corrlog.errors import CorrlogError, IntegrityError, SourceError
 from corrlog.idle import IdleWatcher
-from corrlog.ledger import assert_chain_intact
+from corrlog.ledger import GENESIS, assert_chain_intact
 from corrlog.logging import get_logger
 from corrlog.mailsync import sync_imap, sync_maildir
 from corrlog.pipeline import Pipeline
@@ -96,7 +97,7 @@ class Daemon:
         self._make_pipeline = make_pipeline
         self._finish_pass = finish_pass
         self.settings = load_settings()
-        self.queue: queue.Queue[Task] = queue.Queue()
+        self.queue: queue.SimpleQueue[Task] = queue.SimpleQueue()  # put() is signal-safe
         self.stopping = threading.Event()
         self.systemd = SystemdNotifier.from_environ(environ)
         self.status = Status(os.getpid(), datetime.now(UTC).isoformat())
@@ -105,24 +106,32 @@ class Daemon:
         self._notes: NotesWatcher | None = None
         self._timers: list[threading.Thread] = []
         self._timer_stop = threading.Event()
+        self._ready = False
+        self._last_beat = time.monotonic()
+        self._verified_head: tuple[int, str] | None = None
 
     # lifecycle --------------------------------------------------------------------------
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; return the exit code."""
         self._install_signals()
+        pulse = self._start_pulse()
         datadir = DataDir(self.settings.data_dir)
         datadir.ensure()
         self.log.info("starting", pid=os.getpid(), data_dir=str(self.settings.data_dir))
         self._check_store(datadir)
         self._sync_all(datadir)
         self._start_watchers()
+        self._ready = True
         self.systemd.notify("READY=1", "STATUS=watching for new mail and notes")
         self.log.info("ready")
         try:
             self._loop(datadir)
         finally:
             self._stop_watchers()
+            self._pulse_stop.set()
+            if pulse is not None:
+                pulse.join(timeout=2)
             self.systemd.notify("STOPPING=1")
             self._write_status(datadir)
             self.log.info("stopped")
@@ -135,13 +144,13 @@ class Daemon:
         with datadir.write_lock(), datadir.open(create=True) as session:
             assert_chain_intact(session.ledger)
             session.archive.clean_tmp()
-            problem = session.index.problem(session.state.count_records())
-            if problem is None or (
-                session.state.count_records() == 0 and not session.index.exists()
-            ):
+            problem = session.index.problem(session.state.expected_docs())
+            if problem is None:
                 return
             self.log.warning("index damaged; rebuilding it from the archive", problem=problem)
-            report = rebuild(self._make_pipeline(self.settings, session))
+            pipeline = self._make_pipeline(self.settings, session)
+            pipeline.heartbeat = self._beat
+            report = rebuild(pipeline)
             self.log.info("index rebuilt", records=report.records)
 
     def _install_signals(self) -> None:
@@ -182,8 +191,32 @@ class Daemon:
                 return drained
 
     def _ping(self) -> None:
-        if self.systemd.watchdog_interval:
-            self.systemd.notify("WATCHDOG=1")
+        self._beat()
+
+    def _beat(self) -> None:
+        """The writer is making progress (called per task and per indexed record)."""
+        self._last_beat = time.monotonic()
+
+    def _start_pulse(self) -> threading.Thread | None:
+        """Tell systemd we are alive while the writer makes progress (long imports included)."""
+        self._pulse_stop = threading.Event()
+        interval = self.systemd.watchdog_interval
+        if not self.systemd.enabled:
+            return None
+        period = interval or 30.0
+
+        def pulse() -> None:
+            while not self._pulse_stop.wait(period):
+                if time.monotonic() - self._last_beat > 4 * period:
+                    continue  # the writer is stuck: let systemd's watchdog act
+                if not self._ready:
+                    self.systemd.notify(f"EXTEND_TIMEOUT_USEC={int(4 * period * 1_000_000)}")
+                if interval:
+                    self.systemd.notify("WATCHDOG=1")
+
+        thread = threading.Thread(target=pulse, name="corrlog-pulse", daemon=True)
+        thread.start()
+        return thread
 
     # work ---------------------------------------------------------------------------------
 
@@ -199,16 +232,39 @@ class Daemon:
         tasks = [t for t in tasks if not (t.inbox_only and Task("imap", t.source) in tasks)]
         try:
             with datadir.write_lock(), datadir.open(create=True) as session:
+                self._check_chain(session)
                 pipeline = self._make_pipeline(self.settings, session)
+                pipeline.heartbeat = self._beat
                 for task in tasks:
                     if self.stopping.is_set():
                         break
-                    self._run_one(pipeline, task)
+                    try:
+                        self._run_one(pipeline, task)
+                    except CorrlogError:
+                        raise
+                    except Exception:  # a bug must not kill the service: log it, keep serving
+                        self.log.exception("task failed; retried on the next event", task=task.kind)
                 relink_threads(pipeline)
                 self._finish_pass(self.settings, pipeline, datetime.now(UTC))
+        except IntegrityError:
+            raise
         except CorrlogError as exc:
             self.log.error("pass failed; retried on the next event", reason=str(exc))
         self._write_status(datadir)
+
+    def _check_chain(self, session: Session) -> None:
+        """Verify the entries appended since the last check (all of them the first time)."""
+        start = self._verified_head[0] if self._verified_head else 0
+        prev = self._verified_head[1] if self._verified_head else GENESIS
+        last = self._verified_head
+        for entry in session.ledger.entries(since_seq=start):
+            if entry.prev_hash != prev or entry.hash != entry.expected_hash():
+                raise IntegrityError(
+                    f"ledger entry {entry.seq} is broken; corrlog will not append to a broken "
+                    "ledger. Run 'corrlog verify' and restore corrlog.db from a backup"
+                )
+            prev, last = entry.hash, (entry.seq, entry.hash)
+        self._verified_head = last
 
     def _run_one(self, pipeline: Pipeline, task: Task) -> None:
         settings = self.settings

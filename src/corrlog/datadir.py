@@ -70,6 +70,8 @@ class DataDir:
             state=State(conn),
             index=Index(self.index_dir),
         )
+        if create and not session.index.exists():
+            session.index.create()
         try:
             yield session
         finally:

@@ -110,7 +110,7 @@ def _ledger_and_index(datadir: DataDir) -> Iterator[Check]:
                 )
             else:
                 yield Check("ledger", True, f"chain of {session.ledger.count()} entries intact")
-            issue = session.index.problem(State(session.conn).count_records())
+            issue = session.index.problem(State(session.conn).expected_docs())
             if issue:
                 yield Check("index", False, issue, "run 'corrlog reindex'")
             else:

@@ -16,6 +16,7 @@ from corrlog.rules.flags import Flag, FlagName, FlagSettings, MilestoneEvent, fi
 from corrlog.state import contract_to_json, row_origin
 
 FlagKey = tuple[str, str, str]
+RETRY_FAILED = timedelta(hours=1)
 
 
 def flag_key(flag: Flag) -> FlagKey:
@@ -147,6 +148,7 @@ def apply_changes(
     now: datetime,
     notifiers: Sequence[Notifier],
     snoozed: set[str],
+    renotify: timedelta = timedelta(days=3),
 ) -> None:
     """Record raises and clears in the ledger and the flags table, then notify."""
     stamp = now.astimezone(UTC).isoformat()
@@ -170,14 +172,16 @@ def apply_changes(
     ]:
         if flag.contract in snoozed:
             continue
-        if _notify(flag, event, notifiers):
-            with transaction(session.conn):
-                if event == "open":
-                    session.ledger.append("flag-notified", detail=_detail(flag))
-                session.conn.execute(
-                    "UPDATE flags SET notified_at = ? WHERE contract = ? AND name = ? AND milestone = ?",
-                    (stamp, *flag_key(flag)),
-                )
+        delivered = _notify(flag, event, notifiers)
+        # A failed delivery is retried after RETRY_FAILED, not on every pass.
+        at = stamp if delivered else (now - renotify + RETRY_FAILED).astimezone(UTC).isoformat()
+        with transaction(session.conn):
+            if delivered and event == "open":
+                session.ledger.append("flag-notified", detail=_detail(flag))
+            session.conn.execute(
+                "UPDATE flags SET notified_at = ? WHERE contract = ? AND name = ? AND milestone = ?",
+                (at, *flag_key(flag)),
+            )
 
 
 def _notify(flag: Flag, event: str, notifiers: Sequence[Notifier]) -> bool:
@@ -215,7 +219,7 @@ def check_flags(
     found = evaluate(session, contracts, now, settings)
     snoozed = set(snoozes(session, now))
     changes = plan_changes(open_flags(session), found, now, renotify, snoozed)
-    apply_changes(session, changes, now, notifiers, snoozed)
+    apply_changes(session, changes, now, notifiers, snoozed, renotify)
     return changes
 
 

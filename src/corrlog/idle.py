@@ -17,6 +17,7 @@ from corrlog.sources.imap import ImapConnection
 CHECK_SECONDS = 1.0
 SUSPEND_JUMP = 30.0
 _FAST_EMPTY = 0.05
+HEALTHY_SECONDS = 60.0
 
 
 class ConnectionDead(Exception):
@@ -55,15 +56,20 @@ class IdleWatcher(threading.Thread):
         """Connect, IDLE, and reconnect after any failure until stopped."""
         first = True
         while self.should_keep_running():
+            connected_at: float | None = None
             try:
                 with ImapConnection(self.account) as conn:
-                    self._backoff.reset()
+                    connected_at = time.monotonic()
                     self._report(self.account.name, True, None)
                     if not first:
                         self._wake(self.account.name, True)
                     first = False
                     self._idle_loop(conn)
-            except (SourceError, ConnectionDead, OSError) as exc:
+            except Exception as exc:  # SourceError, ConnectionDead, OSError — or a bug: never die
+                if not isinstance(exc, SourceError | ConnectionDead | OSError):
+                    self._log.exception("unexpected error in the IDLE thread")
+                if connected_at is not None and time.monotonic() - connected_at > HEALTHY_SECONDS:
+                    self._backoff.reset()
                 self._report(self.account.name, False, str(exc))
                 delay = self._backoff.next_delay()
                 self._log.warning(

@@ -17,6 +17,7 @@ from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.qparser import MultifieldParser
 from whoosh.qparser.dateparse import DateParserPlugin
 from whoosh.searching import Searcher
+from whoosh.util.times import TimeError
 
 from corrlog.errors import IndexingError, QueryError
 from corrlog.model import Origin, Record, SourceKind
@@ -173,8 +174,12 @@ class Index:
         with self.searcher() as s:
             return int(s.doc_count())
 
-    def problem(self, expected_docs: int) -> str | None:
-        """What is wrong with the index (missing, unreadable, wrong size), or None when healthy."""
+    def problem(self, expected: tuple[int, int]) -> str | None:
+        """What is wrong with the index (missing, unreadable, wrong size), or None when healthy.
+
+        `expected` bounds the document count: records committed to the index, and those
+        plus the ones still pending (a crash between the two commits leaves some pending).
+        """
         if not self.exists():
             return "the index is missing"
         try:
@@ -184,8 +189,9 @@ class Index:
                     hit.fields()
         except Exception as exc:
             return f"the index cannot be read ({exc.__class__.__name__}: {exc})"
-        if count != expected_docs:
-            return f"the index holds {count} documents but {expected_docs} records are archived"
+        low, high = expected
+        if not low <= count <= high:
+            return f"the index holds {count} documents but {low} records are archived and indexed"
         return None
 
 
@@ -345,7 +351,7 @@ def _parser() -> MultifieldParser:
 def _parse(parser: MultifieldParser, text: str, original: str) -> query.Query:
     try:
         parsed: query.Query = parser.parse(_compact_dates(text))
-    except (ValueError, TypeError, OverflowError) as exc:
+    except (ValueError, TypeError, OverflowError, TimeError) as exc:
         raise QueryError(
             f"cannot read the date in query {original!r} ({exc}); {_DATE_HINT}"
         ) from None

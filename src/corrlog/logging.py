@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -14,24 +15,33 @@ LogFormat = Literal["auto", "console", "json"]
 
 REDACTED = "[redacted]"
 _SECRET_KEYS = ("password", "passwd", "secret", "token", "authorization", "credential")
-_secrets: set[str] = set()
+_MAX_SECRETS = 256
+_secrets: dict[str, None] = {}
+_secrets_lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value so that it is masked wherever it appears in a log line."""
     if value and len(value) >= 3:
-        _secrets.add(value)
+        with _secrets_lock:
+            _secrets.pop(value, None)
+            _secrets[value] = None
+            while len(_secrets) > _MAX_SECRETS:  # rotating OAuth tokens: keep the newest
+                del _secrets[next(iter(_secrets))]
 
 
 def reset() -> None:
     """Forget registered secrets and structlog's configuration (for tests)."""
-    _secrets.clear()
+    with _secrets_lock:
+        _secrets.clear()
     structlog.reset_defaults()
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        for secret in _secrets:
+        with _secrets_lock:
+            known = tuple(_secrets)
+        for secret in known:
             if secret in value:
                 value = value.replace(secret, REDACTED)
         return value

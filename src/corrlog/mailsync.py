@@ -278,6 +278,17 @@ def _fetch(
             for uid, raw, received in conn.messages(wanted)
         ]
         top = max(batch)
+        missing = sorted(set(wanted) - {item.origin.uid for item in items})
+        if missing:  # a hiccup, or expunged meanwhile: ask once more, then say so
+            items += [
+                MailItem(raw, _origin(account, folder, uidvalidity, uid), received)
+                for uid, raw, received in conn.messages(missing)
+            ]
+            missing = sorted(set(wanted) - {item.origin.uid for item in items})
+        for uid in missing:
+            get_logger(source="imap", account=account.name, folder=folder).error(
+                "server returned no body for a captured message (expunged?); skipped", uid=uid
+            )
 
         def advance(top: int = top) -> None:
             if patterns is not None:

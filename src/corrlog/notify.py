@@ -118,6 +118,10 @@ class EmailSender:
                 if config.username and password is not None:
                     smtp.login(config.username, password)
                 smtp.send_message(message)
+        except NotifyError:
+            raise
+        except CorrlogError as exc:
+            raise NotifyError(f"cannot send mail via {where}: {exc}") from None
         except smtplib.SMTPAuthenticationError:
             raise NotifyError(
                 f"SMTP server {where} refused the login for {config.username!r}"

@@ -12,6 +12,7 @@ from corrlog.datadir import Session
 from corrlog.ingest import NoteItem, mtime_datetime, note_record, parse_note_item
 from corrlog.ingest_mail import MailItem, mail_record
 from corrlog.ledger import transaction
+from corrlog.logging import get_logger
 from corrlog.model import (
     Contract,
     ContractStatus,
@@ -101,6 +102,7 @@ class Pipeline:
     capture_all: bool = False
     rules: ClassifyRules = DEFAULT_RULES
     configured: tuple[Contract, ...] = ()
+    heartbeat: Callable[[], None] | None = None
 
     @classmethod
     def load(
@@ -169,24 +171,38 @@ class Pipeline:
         pending = self.session.state.pending()
         if not pending:
             return 0
-        added, removed = [], []
+        added, removed, failed = [], [], []
         with self.session.index.writer() as writer:
             for row in pending:
                 if row["indexed"] == -1:
                     writer.delete(row["id"])
                     removed.append(row["id"])
                 else:
-                    doc = built.get(row["id"]) or self.rebuild_doc(row)
-                    writer.add(
-                        doc.record,
-                        replace=not doc.new,
-                        attachment_text=doc.attachment_text,
-                        fulltext=doc.fulltext,
-                    )
-                    added.append(row["id"])
+                    try:
+                        doc = built.get(row["id"]) or self.rebuild_doc(row)
+                        writer.add(
+                            doc.record,
+                            replace=not doc.new,
+                            attachment_text=doc.attachment_text,
+                            fulltext=doc.fulltext,
+                        )
+                    except Exception as exc:  # one bad record must never block the index
+                        failed.append(
+                            (row["id"], f"cannot be indexed: {exc.__class__.__name__}: {exc}")
+                        )
+                    else:
+                        added.append(row["id"])
                 if progress:
                     progress(1)
+                if self.heartbeat:
+                    self.heartbeat()
         with transaction(self.session.conn):
             self.session.state.mark_indexed(added)
             self.session.state.forget(removed)
+            for record_id, reason in failed:
+                self.session.state.mark_unindexable(record_id, reason)
+        for record_id, reason in failed:
+            get_logger(record=record_id).error(
+                "record kept in the archive but not indexed", reason=reason
+            )
         return len(added) + len(removed)

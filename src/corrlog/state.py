@@ -204,7 +204,7 @@ class State:
 
     def pending(self) -> list[sqlite3.Row]:
         """Records whose index state is behind (0 = to add, -1 = to remove)."""
-        return list(self.conn.execute("SELECT * FROM records WHERE indexed != 1 ORDER BY id"))
+        return list(self.conn.execute("SELECT * FROM records WHERE indexed IN (0, -1) ORDER BY id"))
 
     def record_row(self, record_id: str) -> sqlite3.Row | None:
         """A record's metadata by id (or unique id prefix of at least 6 characters)."""
@@ -227,6 +227,20 @@ class State:
         """How many live records there are."""
         (n,) = self.conn.execute("SELECT COUNT(*) FROM records WHERE indexed != -1").fetchone()
         return int(n)
+
+    def expected_docs(self) -> tuple[int, int]:
+        """Bounds on the index's document count: committed rows, and those plus pending ones."""
+        row = self.conn.execute(
+            "SELECT SUM(indexed = 1), SUM(indexed IN (0, 1, -1)) FROM records"
+        ).fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def mark_unindexable(self, record_id: str, reason: str) -> None:
+        """Give up indexing a record (it stays archived and in the ledger); never retried."""
+        self.conn.execute(
+            "UPDATE records SET indexed = 2, quarantine = COALESCE(quarantine, ?) WHERE id = ?",
+            (reason, record_id),
+        )
 
     # contracts ------------------------------------------------------------
 

@@ -144,6 +144,7 @@ def sync_notes(pipeline: Pipeline, roots: Iterable[Path]) -> NotesReport:
     deleted = [
         p
         for root in root_list
+        if root.is_dir()  # an unmounted or missing folder is not "every note deleted"
         for p in session.state.note_paths(str(root))
         if p not in present and _gone(p)
     ]

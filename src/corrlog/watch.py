@@ -63,11 +63,16 @@ class Debouncer:
             self._fire(ready)
 
 
+_READ_ONLY_EVENTS = frozenset({"opened", "closed_no_write"})
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, debouncer: Debouncer) -> None:
         self._debouncer = debouncer
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _READ_ONLY_EVENTS:
+            return
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             path = raw.decode() if isinstance(raw, bytes) else str(raw)
             if path and (event.is_directory or is_note_name(Path(path).name)):

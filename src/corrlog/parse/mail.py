@@ -301,7 +301,13 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
     except (ValueError, TypeError, OverflowError, IndexError):
         defects.append(f"unreadable Date header {value[:80]!r}")
         return None
-    return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
+    date = date if date.tzinfo is not None else date.replace(tzinfo=UTC)
+    try:
+        date.astimezone(UTC)
+    except OverflowError:
+        defects.append(f"Date header out of range {value[:80]!r}")
+        return None
+    return date
 
 
 def _walk(part: Message, walk: _Walk, depth: int, *, body: bool) -> None:

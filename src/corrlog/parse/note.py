@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -144,8 +144,14 @@ def _as_datetime(value: datetime | dt.date | None, tz: tzinfo) -> datetime | Non
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=tz)
-    return datetime.combine(value, time(0, 0), tzinfo=tz)
+        moment = value if value.tzinfo else value.replace(tzinfo=tz)
+    else:
+        moment = datetime.combine(value, time(0, 0), tzinfo=tz)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise RecordError(f"front matter date {value} is out of range") from None
+    return moment
 
 
 def _title(meta: FrontMatter, body: str, fallback: str) -> str:

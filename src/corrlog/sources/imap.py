@@ -123,6 +123,11 @@ class ImapConnection:
                 self.client.oauth2_login(self.account.username, secret)
             else:
                 self.client.login(self.account.username, secret)
+        except UnicodeEncodeError:
+            raise AuthError(
+                f"{self._where()}: the password has non-ASCII characters, which IMAP LOGIN cannot "
+                "send; use an app password or oauth2_token_command"
+            ) from None
         except LoginError:
             raise AuthError(
                 f"{self._where()}: login refused for user {self.account.username!r}; check the password"

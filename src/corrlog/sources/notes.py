@@ -36,6 +36,14 @@ def is_note_name(name: str) -> bool:
     return Path(name).suffix.lower() in NOTE_SUFFIXES
 
 
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def scan(root: Path) -> Iterator[NoteFile]:
     """Every note file below `root`, recursively; unreadable places are logged and skipped."""
     log = get_logger(source="notes", root=str(root))
@@ -50,6 +58,12 @@ def scan(root: Path) -> Iterator[NoteFile]:
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in sorted(files):
             if not is_note_name(name):
+                continue
+            if not _utf8(name):
+                log.warning(
+                    "note file name is not valid UTF-8; skipped (rename it)",
+                    path=os.fsencode(Path(directory) / name).decode("utf-8", "replace"),
+                )
                 continue
             path = Path(directory) / name
             try:
