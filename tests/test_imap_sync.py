@@ -282,3 +282,16 @@ def test_password_file_readable_by_others_is_warned_about(
     result = home.run("--log-format", "json", "sync")
     assert result.code == 0, result.stderr
     assert "chmod 600" in result.stderr
+
+
+def test_non_ascii_password_is_a_clear_error(
+    home: CorrlogHome, clean_mailboxes: DovecotServer
+) -> None:
+    """IMAP LOGIN cannot send non-ASCII: one line naming the account, exit 3, no traceback."""
+    add_imap_account(
+        home, clean_mailboxes, user=clean_mailboxes.throwaway_user(), password="pässwörd"
+    )
+    result = home.run("sync")
+    assert result.code == 3
+    assert "Traceback" not in result.stderr
+    assert "non-ASCII" in result.stderr and "pässwörd" not in result.stderr
