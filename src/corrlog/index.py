@@ -28,12 +28,15 @@ QUERY_FIELDS = (
     "from", "to", "subject", "body", "attachment", "date", "fulltext",
 )  # fmt: skip
 MARK_START, MARK_END = "\x02", "\x03"
+MAX_TOKEN = 64  # longer "words" (base64 runs, 10 MB lines) are noise and cost time
+MAX_STORED = 100_000  # characters of the text kept in the index for snippets
+MAX_INDEXED = 1_000_000  # characters of any one text field indexed (the archive keeps all)
 
 
 def make_schema() -> Schema:
     """The fields users search (`from:`, `contract:`, …) and the ones search results show."""
-    words = StemmingAnalyzer()
-    names = StandardAnalyzer(stoplist=None)
+    words = StemmingAnalyzer(maxsize=MAX_TOKEN)
+    names = StandardAnalyzer(stoplist=None, maxsize=MAX_TOKEN)
     return Schema(
         id=ID(stored=True, unique=True),
         kind=ID(stored=True),
@@ -94,11 +97,11 @@ def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -
         "milestone": record.milestone or "",
         "from": address_tokens([record.sender]) if record.sender else "",
         "to": address_tokens(record.recipients),
-        "subject": record.subject,
-        "body": record.text,
-        "attachment": " ".join(record.attachments),
-        "attachment_text": attachment_text,
-        "fulltext": fulltext,
+        "subject": record.subject[:MAX_STORED],
+        "body": record.text[:MAX_STORED],
+        "attachment": " ".join(record.attachments)[:MAX_STORED],
+        "attachment_text": attachment_text[:MAX_INDEXED],
+        "fulltext": fulltext[:MAX_INDEXED],
         "date": utc,
         "date_iso": record.date.isoformat(),
         "origin": origin_text(record.origin),

@@ -165,7 +165,7 @@ def parse_mail(
         text=text,
         new_text=quotes.split(text)[0],
         attachments=tuple(walk.attachments),
-        defects=tuple(dict.fromkeys(walk.defects)),
+        defects=tuple(dict.fromkeys(_redecode(d) for d in walk.defects)),
     )
 
 
@@ -409,7 +409,7 @@ def _walk_leaf(part: Message, content_type: str, walk: _Walk, *, body: bool) -> 
         max_chars=walk.max_chars,
     )
     walk.defects.extend(notes)
-    walk.attachments.append(Attachment(name, content_type, len(data), text))
+    walk.attachments.append(Attachment(name, _redecode(content_type), len(data), text))
 
 
 def _plain(text: str) -> str:
@@ -459,7 +459,11 @@ def _unparsed(raw: bytes, exc: Exception) -> ParsedMail:
         text, note = decode_bytes(raw[end.end() :] if end else b"")
         text = _plain(text).strip()
         return ParsedMail(
-            headers, text, quotes.split(text)[0], (), (*defects, *filter(None, [note]))
+            headers,
+            text,
+            quotes.split(text)[0],
+            (),
+            tuple(_redecode(d) for d in (*defects, *filter(None, [note]))),
         )
     except Exception as again:
         raise RecordError(f"message could not be parsed: {type(exc).__name__}: {exc}") from again

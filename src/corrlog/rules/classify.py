@@ -169,6 +169,9 @@ _CONDITION = re.compile(
 )
 
 
+CLASSIFY_CHARS = 20_000
+
+
 def classify(
     *,
     subject: str,
@@ -196,7 +199,8 @@ def classify(
     if tag and not _REPLY.match(subject):
         name = tag.group(1).lower()
         return Kind(name), f"subject tag [{name}]"
-    return _by_patterns(_sentences(subject, new_text), direction, rules)
+    # What an item agrees or reports is said early; a 10 MB body must not cost seconds.
+    return _by_patterns(_sentences(subject[:1000], new_text[:CLASSIFY_CHARS]), direction, rules)
 
 
 def _from_declared(declared: str) -> Kind:
