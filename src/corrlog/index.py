@@ -290,27 +290,39 @@ _ISO_IN_RANGE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?")
 _DATE_RANGE = re.compile(r"date:\[([^\]]*)\]", re.I)
 
 
+MAX_QUERY = 10_000
+MAX_DEPTH = 64
+
+
+def _quote(text: str) -> str:
+    """A query as shown in an error: quoted, and cut short when long."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
 def _strip_quoted(text: str) -> str:
     return re.sub(r'"[^"]*"', '""', text)
 
 
 def _check_syntax(text: str) -> None:
     if text.count('"') % 2:
-        raise QueryError(f'unbalanced quote in query {text!r}; close the phrase with "')
+        raise QueryError(f'unbalanced quote in query {_quote(text)}; close the phrase with "')
     unquoted = _strip_quoted(text)
-    depth = 0
+    depth = deepest = 0
     for char in unquoted:
         depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
         if depth < 0:
             break
     if depth != 0:
-        raise QueryError(f"unbalanced parenthesis in query {text!r}")
+        raise QueryError(f"unbalanced parenthesis in query {_quote(text)}")
+    if deepest > MAX_DEPTH:
+        raise QueryError(f"query nests parentheses {deepest} deep; at most {MAX_DEPTH} are allowed")
     _check_operators(unquoted)
     for name in _FIELD_REF.findall(unquoted):
         if name.lower() not in QUERY_FIELDS:
             known = ", ".join(f"{f}:" for f in QUERY_FIELDS)
             raise QueryError(
-                f"unknown field {name!r} in query; known fields: {known} "
+                f"unknown field {name[:40]!r} in query; known fields: {known} "
                 "(put text in double quotes to search for it literally)"
             )
 
@@ -326,9 +338,9 @@ def _check_operators(unquoted: str) -> None:
         following = tokens[position + 1] if position + 1 < len(tokens) else None
         binary = token != "NOT"  # noqa: S105 - an operator, not a secret
         if following is None or following in _OPERATORS - {"NOT"}:
-            raise QueryError(f"{token} needs a word after it in query {unquoted!r}")
+            raise QueryError(f"{token} needs a word after it in query {_quote(unquoted)}")
         if binary and position == 0:
-            raise QueryError(f"{token} needs a word before it in query {unquoted!r}")
+            raise QueryError(f"{token} needs a word before it in query {_quote(unquoted)}")
 
 
 def _compact_dates(text: str) -> str:
@@ -354,9 +366,11 @@ def _parser() -> MultifieldParser:
 def _parse(parser: MultifieldParser, text: str, original: str) -> query.Query:
     try:
         parsed: query.Query = parser.parse(_compact_dates(text))
+    except RecursionError:
+        raise QueryError(f"query {_quote(original)} is nested too deeply") from None
     except (ValueError, TypeError, OverflowError, TimeError) as exc:
         raise QueryError(
-            f"cannot read the date in query {original!r} ({exc}); {_DATE_HINT}"
+            f"cannot read the date in query {_quote(original)} ({exc}); {_DATE_HINT}"
         ) from None
     return parsed
 
@@ -384,20 +398,26 @@ def parse_query(text: str) -> query.Query:
     stripped = text.strip()
     if not stripped or stripped == "*":
         return query.Every()
+    if len(stripped) > MAX_QUERY:
+        raise QueryError(
+            f"query of {len(stripped):,} characters; at most {MAX_QUERY:,} are allowed"
+        )
     _check_syntax(stripped)
     parser = _parser()
     for clause in _DATE_CLAUSE.findall(_strip_quoted(stripped)):
         if _is_null(_parse(parser, f"date:{clause}", stripped)):
-            raise QueryError(f"cannot read date:{clause} in query {stripped!r}; {_DATE_HINT}")
+            raise QueryError(
+                f"cannot read date:{clause[:40]} in query {_quote(stripped)}; {_DATE_HINT}"
+            )
     parsed = _parse(parser, _lower_fields(stripped), stripped)
     if _is_null(parsed):
         if _only_common_words(stripped):
             raise QueryError(
-                f"nothing to search for in {text!r}: its words are too common or too short "
+                f"nothing to search for in {_quote(text)}: its words are too common or too short "
                 "to be indexed; add a more specific word"
             )
         raise QueryError(
-            f"cannot make sense of query {text!r}; check operators (AND, OR, NOT) and "
+            f"cannot make sense of query {_quote(text)}; check operators (AND, OR, NOT) and "
             "dates (date:2026-01-31 or date:[2026-01-01 to 2026-02-01])"
         )
     return parsed

@@ -363,7 +363,8 @@ def _walk_message(inner: Message, walk: _Walk, depth: int, *, body: bool) -> Non
     """Read an attached message: its headers as a block (From/Date/Subject/To), then its parts."""
     if body:
         headers = _headers(inner, [])  # an old message's odd headers are not this one's problem
-        lines = [f"From: {_show(headers.from_)}", f"Date: {_header(inner, 'date', []) or ''}"]
+        date = _redecode(_header(inner, "date", []) or "")
+        lines = [f"From: {_show(headers.from_)}", f"Date: {date}"]
         lines += [f"Subject: {headers.subject}", f"To: {_show(headers.to)}"]
         walk.texts.append("\n".join(lines))
     _walk(inner, walk, depth, body=body)
