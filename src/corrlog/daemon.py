@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from corrlog.backoff import Backoff
 from corrlog.config import Settings
 from corrlog.datadir import DataDir, Session
 from corrlog.errors import CorrlogError, IntegrityError, SourceError
@@ -109,6 +111,7 @@ class Daemon:
         self._ready = False
         self._last_beat = time.monotonic()
         self._verified_head: tuple[int, str] | None = None
+        self._retry = Backoff(initial=2.0, maximum=300.0)
 
     # lifecycle --------------------------------------------------------------------------
 
@@ -240,8 +243,8 @@ class Daemon:
                         break
                     try:
                         self._run_one(pipeline, task)
-                    except CorrlogError:
-                        raise
+                    except (CorrlogError, OSError, sqlite3.Error):
+                        raise  # the whole pass is retried with backoff
                     except Exception:  # a bug must not kill the service: log it, keep serving
                         self.log.exception("task failed; retried on the next event", task=task.kind)
                 relink_threads(pipeline)
@@ -249,8 +252,26 @@ class Daemon:
         except IntegrityError:
             raise
         except CorrlogError as exc:
-            self.log.error("pass failed; retried on the next event", reason=str(exc))
+            self._retry_later(tasks, str(exc))
+        except (sqlite3.Error, OSError) as exc:  # disk full, I/O errors: nothing committed half
+            self._retry_later(tasks, f"{exc.__class__.__name__}: {exc}")
+        else:
+            self._retry.reset()
         self._write_status(datadir)
+
+    def _retry_later(self, tasks: list[Task], reason: str) -> None:
+        """Run a failed pass again after a backoff delay (or sooner, on the next event)."""
+        delay = self._retry.next_delay()
+        self.log.error(
+            "pass failed; retried on the next event", reason=reason, retry_in=round(delay, 1)
+        )
+
+        def again() -> None:
+            if not self._timer_stop.wait(delay):
+                for task in tasks:
+                    self.queue.put(task)
+
+        threading.Thread(target=again, name="corrlog-retry", daemon=True).start()
 
     def _check_chain(self, session: Session) -> None:
         """Verify the entries appended since the last check (all of them the first time)."""
@@ -312,9 +333,13 @@ class Daemon:
     def _write_status(self, datadir: DataDir) -> None:
         path = datadir.root / "status.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.status.to_json(), indent=2))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(self.status.to_json(), indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            self.log.warning("cannot write status.json", reason=exc.strerror or str(exc))
 
     # watchers -----------------------------------------------------------------------------
 

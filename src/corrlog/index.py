@@ -458,6 +458,20 @@ def search(idx: Index, request: SearchRequest) -> SearchResult:
     parsed = parse_query(request.text)
     filters = _filters(request)
     combined = query.And([parsed, *filters]) if filters else parsed
+    try:
+        return _run_search(idx, request, combined)
+    except (IndexingError, QueryError):
+        raise
+    except (
+        Exception
+    ) as exc:  # a damaged segment surfaces here as OSError, EOFError, struct.error...
+        raise IndexingError(
+            f"the search index at {idx.directory} cannot be read ({exc.__class__.__name__}); "
+            "rebuild it with 'corrlog reindex'"
+        ) from None
+
+
+def _run_search(idx: Index, request: SearchRequest, combined: query.Query) -> SearchResult:
     with idx.searcher() as searcher:
         kwargs: dict[str, Any] = {"limit": request.limit, "terms": True}
         if request.sort == "date":

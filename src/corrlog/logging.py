@@ -30,10 +30,23 @@ def register_secret(value: str | None) -> None:
                 del _secrets[next(iter(_secrets))]
 
 
+_warned: set[tuple[str, ...]] = set()
+
+
+def first_time(*key: str) -> bool:
+    """True the first time this key is seen in this process (log a recurring problem once)."""
+    with _secrets_lock:
+        if key in _warned:
+            return False
+        _warned.add(key)
+        return True
+
+
 def reset() -> None:
-    """Forget registered secrets and structlog's configuration (for tests)."""
+    """Forget registered secrets, logged-once keys and structlog's configuration (for tests)."""
     with _secrets_lock:
         _secrets.clear()
+        _warned.clear()
     structlog.reset_defaults()
 
 

@@ -20,7 +20,7 @@ from corrlog.ingest import (
     parse_note_item,
 )
 from corrlog.ledger import transaction
-from corrlog.logging import get_logger
+from corrlog.logging import first_time, get_logger
 from corrlog.model import Contract, Record, SourceKind
 from corrlog.parse.note import Note
 from corrlog.pipeline import IndexDoc, Pipeline
@@ -56,9 +56,10 @@ def _read(file: NoteFile) -> bytes | None:
     try:
         return file.path.read_bytes()
     except OSError as exc:
-        get_logger(source="notes").warning(
-            "cannot read note; skipped", path=str(file.path), reason=exc.strerror
-        )
+        if first_time("read", str(file.path), str(exc.strerror)):
+            get_logger(source="notes").warning(
+                "cannot read note; skipped", path=str(file.path), reason=exc.strerror
+            )
         return None
 
 
@@ -85,9 +86,12 @@ def _changed_revision(
     try:
         note = parse_note_item(item, tz)
     except RecordError as exc:
-        get_logger(source="notes").warning(
-            "note skipped; fix it and it is picked up on the next sync", path=path, reason=str(exc)
-        )
+        if first_time("parse", path, sha):
+            get_logger(source="notes").warning(
+                "note skipped; fix it and it is picked up on the next sync",
+                path=path,
+                reason=str(exc),
+            )
         _skip(report, path)
         return None
     return _Revision(file, item, note, sha)
@@ -102,7 +106,7 @@ def _gone(path: str) -> bool:
     """Only a file that is really absent counts as deleted (not one we merely cannot read)."""
     try:
         Path(path).stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # gone, or its folder replaced by a file
         return True
     except OSError:
         return False

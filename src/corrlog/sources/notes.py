@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from corrlog.logging import get_logger
+from corrlog.logging import first_time, get_logger
 
 NOTE_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 _JUNK = re.compile(r"(^\.|^#.*#$|~$|\.sw[a-p]$|\.tmp$|^4913$|\.bak$|\.orig$)", re.I)
@@ -48,11 +48,13 @@ def scan(root: Path) -> Iterator[NoteFile]:
     """Every note file below `root`, recursively; unreadable places are logged and skipped."""
     log = get_logger(source="notes", root=str(root))
     if not root.is_dir():
-        log.warning("notes folder missing; create it or fix [notes] paths", path=str(root))
+        if first_time("notes-missing", str(root)):
+            log.warning("notes folder missing; create it or fix [notes] paths", path=str(root))
         return
 
     def on_error(exc: OSError) -> None:
-        log.warning("cannot read folder; skipped", path=exc.filename, reason=exc.strerror)
+        if first_time("folder", str(exc.filename), str(exc.strerror)):
+            log.warning("cannot read folder; skipped", path=exc.filename, reason=exc.strerror)
 
     for directory, subdirs, files in os.walk(root, onerror=on_error):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
@@ -69,7 +71,8 @@ def scan(root: Path) -> Iterator[NoteFile]:
             try:
                 stat = path.stat()
             except OSError as exc:
-                log.warning("cannot stat note; skipped", path=str(path), reason=exc.strerror)
+                if first_time("stat", str(path), str(exc.strerror)):
+                    log.warning("cannot stat note; skipped", path=str(path), reason=exc.strerror)
                 continue
             if path.is_file():
                 yield NoteFile(root=root, path=path, mtime_ns=stat.st_mtime_ns, size=stat.st_size)
