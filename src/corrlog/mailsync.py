@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from threading import Event
 
 from corrlog.config import ImapAccount, MaildirSource
-from corrlog.errors import RecordError, SourceError
-from corrlog.ingest_mail import MailItem
+from corrlog.errors import CorrlogError, RecordError, SourceError
+from corrlog.ingest_mail import MailItem, mail_record_id
 from corrlog.ledger import transaction
 from corrlog.logging import get_logger
-from corrlog.model import Origin, SourceKind
+from corrlog.model import Origin, Record, SourceKind
 from corrlog.parse.mail import parse_headers
 from corrlog.pipeline import IndexDoc, Pipeline
 from corrlog.rules.capture import CapturePolicy
 from corrlog.sources import maildir
 from corrlog.sources.imap import ImapConnection, iter_batches
+from corrlog.state import row_origin
 
 MAILDIR_BATCH = 200
 
@@ -56,14 +58,42 @@ def captured(policy: CapturePolicy, header_bytes: bytes) -> bool:
     return policy.captures((a.addr for a in headers.participants()), headers.subject)
 
 
-def _existing_id(pipeline: Pipeline, message_id: str | None, record_id: str) -> str | None:
+def _fingerprint(record: Record) -> tuple[object, ...]:
+    return (record.subject, " ".join(record.text.split()), record.attachments)
+
+
+def _same_message(pipeline: Pipeline, row: sqlite3.Row, doc: IndexDoc) -> bool:
+    """Another copy of the same message (not a different one reusing its Message-ID)?"""
+    if row["sha256"] == doc.record.sha256:
+        return True
+    try:
+        raw = pipeline.session.archive.get(row["sha256"])
+    except CorrlogError:
+        return False
+    other, *_ = pipeline.mail_doc(MailItem(raw, row_origin(row), None))
+    return _fingerprint(other.record) == _fingerprint(doc.record)
+
+
+def resolve_existing(
+    pipeline: Pipeline, doc: IndexDoc, message_id: str | None
+) -> tuple[IndexDoc, str | None]:
+    """(doc, id of the record this item is a copy of, or None for a new record).
+
+    Copies share a Message-ID and their content; a message that reuses another's
+    Message-ID with different content is a record of its own (keyed by its bytes), so a
+    forged or broken Message-ID can never hide a later message.
+    """
     state = pipeline.session.state
     row = state.record_by_message_id(message_id) if message_id else None
+    if row is not None and not _same_message(pipeline, row, doc):
+        own_id = mail_record_id(None, doc.record.sha256)
+        doc = replace(doc, record=replace(doc.record, id=own_id))
+        row = None
     if row is None:
         row = pipeline.session.conn.execute(
-            "SELECT id FROM records WHERE id = ?", (record_id,)
+            "SELECT id FROM records WHERE id = ?", (doc.record.id,)
         ).fetchone()
-    return str(row["id"]) if row else None
+    return doc, (str(row["id"]) if row else None)
 
 
 def commit_items(
@@ -90,8 +120,8 @@ def _commit_one(pipeline: Pipeline, item: MailItem, report: MailReport) -> Index
         report.duplicates += 1
         return None
     doc, message_id, refs, quarantine = pipeline.mail_doc(item)
+    doc, existing = resolve_existing(pipeline, doc, message_id)
     record = doc.record
-    existing = _existing_id(pipeline, message_id, record.id)
     detail: dict[str, object] = {"origin": item.origin.to_json()}
     if item.received:
         detail["received"] = item.received.isoformat()

@@ -14,6 +14,7 @@ from corrlog.ingest_mail import MailItem
 from corrlog.ledger import Entry, transaction
 from corrlog.links import apply_manual_links, replay_manual_links
 from corrlog.logging import get_logger
+from corrlog.mailsync import resolve_existing
 from corrlog.model import Origin
 from corrlog.parse.note import Note
 from corrlog.pipeline import Pipeline
@@ -122,10 +123,8 @@ def _replay_mail(pipeline: Pipeline, entry: Entry, report: RebuildReport) -> int
         report.unreadable += 1
         return 0
     doc, message_id, refs, quarantine = pipeline.mail_doc(MailItem(raw, origin, received))
-    existing = (
-        state.record_by_message_id(message_id) if message_id else state.record_row(doc.record.id)
-    )
-    state.add_origin(existing["id"] if existing else doc.record.id, origin, entry.sha256)
+    doc, existing = resolve_existing(pipeline, doc, message_id)
+    state.add_origin(existing or doc.record.id, origin, entry.sha256)
     if existing is not None:
         return 0
     state.put_record(doc.record, message_id=message_id, thread=refs, quarantine=quarantine)
