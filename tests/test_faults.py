@@ -685,6 +685,56 @@ def test_disk_full_stops_cleanly_and_resumes_when_space_is_freed(
     assert len(search_ids(home, "word7")) == 1
 
 
+@pytest.mark.slow
+def test_disk_full_during_a_poll_heals_once_space_is_freed(
+    tmp_path_factory: pytest.TempPathFactory, small_disk: Path
+) -> None:
+    """The disk fills while the daemon runs; mail found by a poll fits in the archive but not in the index: once space is freed every message is indexed without a restart."""
+    rand = rng()
+    figures = Figures("disk full during a poll (daemon running)", items=DISK_MESSAGES)
+    root = tmp_path_factory.mktemp("diskfull-live")
+    data = small_disk / "data"
+    home = CorrlogHome(root, root / "config" / "corrlog.toml", data, data / "notes")
+    assert home.run("init", "--data-dir", str(data)).code == 0
+    capture_all(home)
+    daemon_config(home)
+    maildir = root / "maildir"
+    home.config.write_text(
+        home.config.read_text() + f'\n[[maildir]]\nname = "big"\npath = "{maildir}"\n'
+    )
+    log = root / "daemon.log"
+    proc = spawn_daemon(home, log)
+    figures.runs = 1
+    indexed = "SELECT COUNT(*) FROM records WHERE indexed = 1"
+    ballast = small_disk / "ballast"
+    try:
+        wait_ready(proc, log, 60)
+        raws = _big_messages(rand)
+        keep_free = sum(_pages(len(raw)) for raw in raws) + 640 * 1024
+        ballast.write_bytes(bytes(max(0, _free(small_disk) - keep_free)))
+        write_maildir(maildir, raws)
+        figures.faults = 1
+        failed = within(lambda: _errors(log) or proc.poll() is not None, 60)
+        ballast.unlink()
+        healed = within(
+            lambda: scalar(home, indexed) == DISK_MESSAGES or proc.poll() is not None, 60
+        )
+    finally:
+        code = stop(proc)
+    figures.lost = DISK_MESSAGES - scalar(home, indexed)
+    figures.duplicated = scalar(
+        home, "SELECT COUNT(*) FROM ledger WHERE origin LIKE 'maildir:%'"
+    ) - scalar(home, "SELECT COUNT(*) FROM records")
+    figures.extra.update(
+        archived=scalar(home, "SELECT COUNT(*) FROM records"), half_written=len(_half_written(home))
+    )
+    figures.report()
+    assert failed and code == 0, tail(log)
+    assert healed, f"{figures.lost} archived messages still not indexed 60 s after space was freed"
+    assert _half_written(home) == []
+    verify_ok(home)
+
+
 # Notes folder abuse --------------------------------------------------------------------------
 
 

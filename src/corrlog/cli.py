@@ -228,6 +228,7 @@ def sync(app: App, only: str | None) -> None:
         assert_chain_intact(session.ledger)
         session.archive.clean_tmp()
         pipeline = make_pipeline(settings, session)
+        pipeline.flush({})  # records left pending by an earlier failed commit
         if only in (None, "notes"):
             report = sync_notes(pipeline, settings.notes_paths)
             click.echo(

@@ -238,6 +238,7 @@ class Daemon:
                 self._check_chain(session)
                 pipeline = self._make_pipeline(self.settings, session)
                 pipeline.heartbeat = self._beat
+                pipeline.flush({})  # records left pending by an earlier failed commit
                 for task in tasks:
                     if self.stopping.is_set():
                         break
