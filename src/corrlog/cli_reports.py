@@ -108,29 +108,13 @@ def _week(value: str | None, now: datetime, tz: tzinfo) -> Week:
 
 def _client_records(session: Session) -> list[Record]:
     """Every live record that involves a known client (linked to a contract or not)."""
-    from corrlog.model import Direction, Kind, Record, SourceKind
-    from corrlog.state import row_origin
+    from corrlog.state import row_record
 
     rows = session.conn.execute(
         "SELECT * FROM records WHERE indexed != -1 AND (contract IS NOT NULL OR client IS NOT NULL)"
         " ORDER BY date, id"
     )
-    return [
-        Record(
-            id=row["id"],
-            source=SourceKind(row["source"]),
-            kind=Kind(row["kind"]),
-            direction=Direction(row["direction"]),
-            date=datetime.fromisoformat(row["date"]),
-            subject=row["subject"],
-            sha256=row["sha256"],
-            origin=row_origin(row),
-            client=row["client"],
-            contract=row["contract"],
-            milestone=row["milestone"],
-        )
-        for row in rows
-    ]
+    return [row_record(row) for row in rows]
 
 
 def _archived(session: Session, start: datetime, end: datetime) -> list[Archived]:

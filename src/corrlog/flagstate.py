@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from corrlog.datadir import Session
 from corrlog.ledger import transaction
 from corrlog.logging import get_logger
-from corrlog.model import Contract, Direction, Kind, MilestoneStatus, Record, SourceKind
+from corrlog.model import Contract, MilestoneStatus, Record
 from corrlog.notify import Notifier, NotifyError
 from corrlog.rules.flags import Flag, FlagName, FlagSettings, MilestoneEvent, find_flags
-from corrlog.state import contract_to_json, row_origin
+from corrlog.state import contract_to_json, row_record
 
 FlagKey = tuple[str, str, str]
 RETRY_FAILED = timedelta(hours=1)
@@ -72,22 +72,7 @@ def flag_records(session: Session) -> list[Record]:
     rows = session.conn.execute(
         "SELECT * FROM records WHERE contract IS NOT NULL AND indexed != -1 ORDER BY date"
     )
-    return [
-        Record(
-            id=row["id"],
-            source=SourceKind(row["source"]),
-            kind=Kind(row["kind"]),
-            direction=Direction(row["direction"]),
-            date=datetime.fromisoformat(row["date"]),
-            subject=row["subject"],
-            sha256=row["sha256"],
-            origin=row_origin(row),
-            client=row["client"],
-            contract=row["contract"],
-            milestone=row["milestone"],
-        )
-        for row in rows
-    ]
+    return [row_record(row) for row in rows]
 
 
 def milestone_events(session: Session) -> list[MilestoneEvent]:

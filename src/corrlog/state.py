@@ -6,18 +6,21 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from corrlog.db import DERIVED_TABLES
 from corrlog.model import (
     Contract,
     ContractStatus,
+    Direction,
     Escrow,
+    Kind,
     Milestone,
     MilestoneStatus,
     Origin,
     Record,
+    SourceKind,
 )
 
 
@@ -271,6 +274,23 @@ class State:
 def row_origin(row: sqlite3.Row) -> Origin:
     """The origin stored on a record row."""
     return Origin.from_json(json.loads(row["origin"]))
+
+
+def row_record(row: sqlite3.Row) -> Record:
+    """A record row as a Record with the fields the rules and reports use (no text)."""
+    return Record(
+        id=row["id"],
+        source=SourceKind(row["source"]),
+        kind=Kind(row["kind"]),
+        direction=Direction(row["direction"]),
+        date=datetime.fromisoformat(row["date"]),
+        subject=row["subject"],
+        sha256=row["sha256"],
+        origin=row_origin(row),
+        client=row["client"],
+        contract=row["contract"],
+        milestone=row["milestone"],
+    )
 
 
 def contract_to_json(contract: Contract) -> dict[str, Any]:
