@@ -192,7 +192,10 @@ def lost_and_duplicated(expected: Iterable[object], seen: Counter[Any]) -> tuple
 
 
 def rng(seed: int | None = None) -> random.Random:
-    """A random source whose seed is printed, so a failing run can be replayed."""
+    """A random source whose seed is printed, so a failing run can be replayed (`CORRLOG_TEST_SEED=N`)."""
+    replay = os.environ.get("CORRLOG_TEST_SEED")
+    if seed is None and replay:
+        seed = int(replay)
     chosen = seed if seed is not None else random.SystemRandom().randrange(1 << 32)
     print(f"\nrandom seed: {chosen}")
     return random.Random(chosen)
