@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from corrlog.model import Direction, Kind
 from corrlog.rules.classify import (
@@ -303,3 +305,72 @@ def test_labelled_precision_and_recall() -> None:
     for kind in (Kind.AGREEMENT, Kind.UPDATE):
         labelled, _predicted, correct = scores(items)[kind]
         assert correct / labelled >= 0.9, f"{kind.value}: {correct}/{labelled}"
+
+
+# The combined-alternation prefilter must never change a verdict --------------------------
+
+_WORDS = (
+    "we", "agreed", "accept", "approved", "signed", "not", "if", "you", "the", "terms",
+    "progress", "done", "this", "week", "delivered", "can", "is", "deal", "confirmed",
+    "scope", "attached", "drafts", "spent", "3h", "on", "pending", "?", ".", "!", ",",
+    "\n", "hi", "go", "ahead", "proceed", "fixed", "price", "ready", "for", "review",
+)  # fmt: skip
+
+
+def _exact(rules: ClassifyRules) -> ClassifyRules:
+    """The same rules with the prefilter switched off (every sentence checked pattern by pattern)."""
+    exact = ClassifyRules(agreement=rules.agreement, update=rules.update)
+    object.__setattr__(exact, "_any", (None, None))
+    return exact
+
+
+@given(
+    subject=st.lists(st.sampled_from(_WORDS), max_size=6).map(" ".join),
+    text=st.lists(st.sampled_from(_WORDS), max_size=40).map(" ".join),
+    direction=st.sampled_from([Direction.IN, Direction.OUT, Direction.INTERNAL]),
+)
+@example(subject="", text="spent on", direction=Direction.OUT)
+@example(subject="", text="3h on", direction=Direction.OUT)
+@example(subject="we deal", text="if confirmed scope ? drafts attached", direction=Direction.OUT)
+@settings(max_examples=400, deadline=None)
+def test_prefilter_gives_the_same_kind_and_reason_as_the_exact_check(
+    subject: str, text: str, direction: Direction
+) -> None:
+    """Classifying with the combined prefilter equals classifying every sentence pattern by pattern."""
+    args = {"subject": subject, "new_text": text, "direction": direction, "declared": None}
+    assert classify(**args, rules=DEFAULT_RULES) == classify(**args, rules=_exact(DEFAULT_RULES))
+
+
+def test_prefilter_changes_no_verdict_on_the_labelled_set() -> None:
+    """Every labelled item, each pattern's own words and the last pattern alone: the same verdicts."""
+    exact = _exact(DEFAULT_RULES)
+    items = [json.loads(line) for line in LABELLED.read_text().splitlines() if line.strip()]
+    for item in items:
+        for direction in (Direction.IN, Direction.OUT):
+            args = {
+                "subject": item["subject"],
+                "new_text": item["new_text"],
+                "direction": direction,
+            }
+            got = classify(**args, declared=None, rules=DEFAULT_RULES)
+            assert got == classify(**args, declared=None, rules=exact)
+    text = "Terms look good. 2.5 hours on it."
+    for rules, expected in (
+        (ClassifyRules(agreement=DEFAULT_AGREEMENT[-1:], update=()), Kind.AGREEMENT),
+        (ClassifyRules(agreement=(), update=DEFAULT_UPDATE[-1:]), Kind.UPDATE),
+    ):
+        kind, _ = classify(
+            subject="", new_text=text, direction=Direction.OUT, declared=None, rules=rules
+        )
+        assert kind is expected
+
+
+def test_patterns_with_backreferences_are_not_combined() -> None:
+    """A backreference would shift in one alternation: such rules skip the prefilter and still work."""
+    rules = ClassifyRules.from_config([r"(\w+) and \1 agreed"], None)
+    assert rules._any[0] is None
+    kind, _ = classify(
+        subject="", new_text="Bob and Bob agreed.", direction=Direction.OUT, declared=None,
+        rules=rules,
+    )  # fmt: skip
+    assert kind is Kind.AGREEMENT

@@ -109,11 +109,15 @@ class ClassifyRules:
     _compiled: tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]] = field(
         init=False, repr=False, compare=False
     )
+    _any: tuple[re.Pattern[str] | None, re.Pattern[str] | None] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Compile every pattern up front so a bad one fails at construction, by name."""
         compiled = (_compile_all(self.agreement), _compile_all(self.update))
         object.__setattr__(self, "_compiled", compiled)
+        object.__setattr__(self, "_any", (_combine(self.agreement), _combine(self.update)))
 
     @classmethod
     def from_config(cls, agreement: list[str] | None, update: list[str] | None) -> ClassifyRules:
@@ -126,6 +130,24 @@ class ClassifyRules:
 
 def _compile_all(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
     return tuple(_compile(p) for p in patterns)
+
+
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+
+
+def _combine(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One alternation of all patterns: a sentence it misses matches none of them.
+
+    It only picks the sentences worth the exact, pattern-by-pattern check (one C-level scan
+    instead of one per pattern). None when the patterns cannot be combined safely
+    (backreferences, inline flags); the exact check then reads every sentence.
+    """
+    if not patterns or any(_BACKREFERENCE.search(p) for p in patterns):
+        return None
+    try:
+        return re.compile("|".join(rf"(?<!\w)(?:{p})(?!\w)" for p in patterns), re.IGNORECASE)
+    except re.error:
+        return None
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -234,19 +256,32 @@ def _by_patterns(
     sentences: list[str], direction: Direction, rules: ClassifyRules
 ) -> tuple[Kind, str]:
     agreement, update = rules._compiled
-    statements = [s for s in sentences if not _is_question(s)]
-    hit = _first_hit(statements, agreement, rules.agreement)
+    any_agreement, any_update = rules._any
+    wanted_a = _candidates(sentences, any_agreement)
+    wanted_u = _candidates(sentences, any_update)
+    if not wanted_a and not wanted_u:
+        return Kind.MESSAGE, "no pattern"
+    statements_a = [s for s in wanted_a if not _is_question(s)]
+    hit = _first_hit(statements_a, agreement, rules.agreement)
     if hit is not None:
         return Kind.AGREEMENT, f"agreement pattern '{hit}'"
-    update_hit = _first_hit(statements, update, rules.update)
+    update_hit = _first_hit([s for s in wanted_u if not _is_question(s)], update, rules.update)
     if update_hit is not None:
         if direction is Direction.IN:
             return Kind.MESSAGE, f"update pattern '{update_hit}' on incoming mail"
         return Kind.UPDATE, f"update pattern '{update_hit}'"
-    asked = [s for s in sentences if _is_question(s)]
-    if _first_hit(asked, agreement, rules.agreement) or _first_hit(asked, update, rules.update):
+    asked_a = [s for s in wanted_a if _is_question(s)]
+    asked_u = [s for s in wanted_u if _is_question(s)]
+    if _first_hit(asked_a, agreement, rules.agreement) or _first_hit(asked_u, update, rules.update):
         return Kind.MESSAGE, "plain question"
     return Kind.MESSAGE, "no pattern"
+
+
+def _candidates(sentences: list[str], combined: re.Pattern[str] | None) -> list[str]:
+    """The sentences in which at least one pattern matches (all of them without a combination)."""
+    if combined is None:
+        return sentences
+    return [s for s in sentences if combined.search(s)]
 
 
 def _first_hit(
