@@ -165,8 +165,11 @@ def sync_maildir(
     ]
     for start in range(0, len(todo), MAILDIR_BATCH):
         if _stopping(stop):
-            return report
+            break
         _maildir_batch(pipeline, source, todo[start : start + MAILDIR_BATCH], policy, report)
+    pipeline.flush({})  # what this pass archived becomes searchable now
+    if _stopping(stop):
+        return report
     with transaction(pipeline.session.conn):
         state.set_source_patterns(source.name, patterns)
     return report
@@ -203,7 +206,7 @@ def _maildir_batch(
         for file, keep in examined:
             pipeline.session.state.set_maildir_file(source.name, file.key, file.folder, keep)
 
-    pipeline.flush(commit_items(pipeline, items, report, advance))
+    pipeline.stage(commit_items(pipeline, items, report, advance))
 
 
 # IMAP ------------------------------------------------------------------------------------
@@ -224,6 +227,7 @@ def sync_imap(
             if _stopping(stop):
                 break
             _sync_folder(pipeline, conn, folder, policy, report, stop)
+    pipeline.flush({})  # what this pass archived becomes searchable now
     return report
 
 
@@ -325,7 +329,7 @@ def _fetch(
                 old = state.imap_cursor(account.name, folder, uidvalidity)
                 state.set_imap_cursor(account.name, folder, uidvalidity, top, old[1] if old else [])
 
-        pipeline.flush(commit_items(pipeline, items, report, advance))
+        pipeline.stage(commit_items(pipeline, items, report, advance))
         get_logger(source="imap", account=account.name, folder=folder).info(
             "batch synced", upto_uid=top, fetched=len(items)
         )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from corrlog.config import ContractConfig
@@ -29,6 +30,27 @@ from corrlog.rules.link import Link
 from corrlog.state import row_origin
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitCadence:
+    """When staged documents are committed to the index: whichever limit is reached first."""
+
+    documents: int = 5_000
+    characters: int = 50_000_000  # text held in memory until the commit
+    seconds: float = 30.0  # how long a new record may wait to become searchable
+
+    def due(self, documents: int, characters: int, since: float, now: float) -> bool:
+        """Whether a commit is due for this much staged work, staged since `since` (monotonic)."""
+        return (
+            documents >= self.documents
+            or characters >= self.characters
+            or now - since >= self.seconds
+        )
+
+
+def _doc_chars(doc: IndexDoc) -> int:
+    return len(doc.record.text) + len(doc.attachment_text) + len(doc.fulltext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +125,10 @@ class Pipeline:
     rules: ClassifyRules = DEFAULT_RULES
     configured: tuple[Contract, ...] = ()
     heartbeat: Callable[[], None] | None = None
+    cadence: CommitCadence = field(default_factory=lambda: CommitCadence())
+    _staged: dict[str, IndexDoc] = field(default_factory=dict, repr=False)
+    _staged_chars: int = 0
+    _staged_since: float | None = None
 
     @classmethod
     def load(
@@ -166,8 +192,28 @@ class Pipeline:
         doc, *_ = self.mail_doc(MailItem(raw, origin, datetime.fromisoformat(row["date"])))
         return doc
 
+    def stage(self, built: Mapping[str, IndexDoc]) -> int:
+        """Keep a batch's documents for the next index commit; commit when one is due.
+
+        Records are already archived and in the ledger (indexed = 0), so a crash before the
+        commit loses nothing: the next pass rebuilds their documents from the archive. Few,
+        big commits are what make a large import fast (each Whoosh commit writes a segment
+        and merges the small ones).
+        """
+        if self._staged_since is None:
+            self._staged_since = time.monotonic()
+        self._staged.update(built)
+        self._staged_chars += sum(_doc_chars(doc) for doc in built.values())
+        now = time.monotonic()
+        if self.cadence.due(len(self._staged), self._staged_chars, self._staged_since, now):
+            return self.flush({})
+        return 0
+
     def flush(self, built: Mapping[str, IndexDoc], progress: Progress | None = None) -> int:
         """Write every pending record to the index in one commit, then mark them indexed."""
+        built = {**self._staged, **built}
+        self._staged.clear()
+        self._staged_chars, self._staged_since = 0, None
         pending = self.session.state.pending()
         if not pending:
             return 0
