@@ -147,3 +147,26 @@ def test_iter_hashes_lists_stored_objects(archive: Archive) -> None:
 def test_iter_hashes_empty(archive: Archive) -> None:
     """An empty archive has no objects."""
     assert [] == list(archive.iter_hashes())
+
+
+def test_put_many_stores_a_batch_in_order_once_each(archive: Archive) -> None:
+    """Hashes come back in input order; a repeat within the batch or of a stored object is kept once."""
+    batch = [b"one", b"two", b"one", DATA]
+    archive.put(DATA)
+    digests = archive.put_many(batch)
+    assert digests == [sha256_hex(d) for d in batch]
+    assert [archive.get(d) for d in digests] == batch
+    assert len(files_under(archive.root)) == 3
+
+
+def test_put_many_fsyncs_each_bucket_once(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renames are made durable per directory, once per batch, not once per object."""
+    synced: list[Path] = []
+    monkeypatch.setattr("corrlog.archive._fsync_dir", synced.append)
+    batch = [f"message {n}".encode() for n in range(300)]
+    archive.put_many(batch)
+    buckets = {archive.path(sha256_hex(d)).parent for d in batch}
+    assert sorted(synced) == sorted(buckets)
+    assert len(synced) < len(batch)

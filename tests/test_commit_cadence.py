@@ -12,7 +12,9 @@ import pytest
 from corrlog import mailsync
 from corrlog.config import MaildirSource
 from corrlog.datadir import DataDir, Session
+from corrlog.db import SCHEMA_VERSION, connect
 from corrlog.pipeline import CommitCadence, Pipeline
+from corrlog.state import PENDING_SQL
 from support.mail import message, write_maildir
 
 
@@ -90,3 +92,26 @@ def test_records_staged_when_the_process_dies_are_indexed_by_the_next_pass(
         assert second.index.doc_count() == 4
         rows = sqlite3.connect(datadir.db_path).execute("SELECT COUNT(*) FROM records")
         assert rows.fetchone()[0] == 4
+
+
+def test_pending_records_are_found_through_the_partial_index(session: Session) -> None:
+    """Every pass asks for pending records; on a big archive that must not scan the table."""
+    plan = session.conn.execute(f"EXPLAIN QUERY PLAN {PENDING_SQL}").fetchall()
+    assert any("USING INDEX records_unindexed" in row["detail"] for row in plan)
+
+
+def test_schema_1_database_gets_the_new_pending_index(tmp_path: Path) -> None:
+    """A database from schema 1 (index on indexed = 0 only) is migrated on open."""
+    path = tmp_path / "corrlog.db"
+    connect(path).close()
+    old = sqlite3.connect(path)  # turned back into what schema 1 had
+    old.executescript(
+        "DROP INDEX records_unindexed;"
+        "CREATE INDEX records_pending ON records(indexed) WHERE indexed = 0;"
+        "PRAGMA user_version=1;"
+    )
+    old.close()
+    conn = connect(path)
+    names = {row["name"] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "records_unindexed" in names and "records_pending" not in names
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -49,20 +49,35 @@ class Archive:
 
     def put(self, data: bytes) -> str:
         """Store `data` (a no-op when already stored) and return its sha256."""
-        digest = sha256_hex(data)
-        target = self.path(digest)
-        if target.exists():
-            return digest
+        return self.put_many([data])[0]
+
+    def put_many(self, items: list[bytes]) -> list[str]:
+        """Store a batch durably and return the hashes, in order.
+
+        Each new object is written to a temp file and fsynced, renamed into its bucket, and
+        each bucket touched is fsynced once at the end (not once per object): when this
+        returns, every object survives a crash.
+        """
+        digests = [sha256_hex(data) for data in items]
+        touched: set[Path] = set()
         try:
-            self._write_atomically(target, data)
+            for digest, data in zip(digests, items, strict=True):
+                target = self.path(digest)
+                if target.exists():
+                    continue
+                self._write_atomically(target, data)
+                touched.add(target.parent)
+            for directory in sorted(touched):
+                _fsync_dir(directory)
         except OSError as exc:
             raise ArchiveError(
                 f"cannot write to the archive at {self.root}: {exc.strerror}; "
                 "free some space or fix permissions, then sync again"
             ) from None
-        return digest
+        return digests
 
     def _write_atomically(self, target: Path, data: bytes) -> None:
+        """Temp file, fsync, rename; the caller fsyncs the target's directory."""
         target.parent.mkdir(mode=0o700, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
         try:
@@ -76,7 +91,6 @@ class Archive:
             with contextlib.suppress(FileNotFoundError):
                 Path(tmp_name).unlink()
             raise
-        _fsync_dir(target.parent)
 
     def get(self, sha256: str) -> bytes:
         """The stored bytes; ArchiveError when missing."""

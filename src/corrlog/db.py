@@ -7,7 +7,7 @@ from pathlib import Path
 
 from corrlog.errors import CorrlogError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -113,7 +113,8 @@ CREATE TABLE IF NOT EXISTS source_patterns (
     patterns TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_sha ON records(sha256);
-CREATE INDEX IF NOT EXISTS records_pending ON records(indexed) WHERE indexed = 0;
+DROP INDEX IF EXISTS records_pending;  -- schema 1: did not cover indexed = -1
+CREATE INDEX IF NOT EXISTS records_unindexed ON records(indexed) WHERE indexed IN (0, -1);
 
 CREATE TABLE IF NOT EXISTS contracts (
     id         TEXT PRIMARY KEY,

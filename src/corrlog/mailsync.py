@@ -21,7 +21,7 @@ from corrlog.sources import maildir
 from corrlog.sources.imap import ImapConnection, iter_batches
 from corrlog.state import row_origin
 
-MAILDIR_BATCH = 200
+MAILDIR_BATCH = 500  # messages per SQLite transaction (and per archive fsync round)
 
 
 @dataclass
@@ -101,8 +101,7 @@ def commit_items(
 ) -> dict[str, IndexDoc]:
     """Archive a batch, then ledger + origins + records + the cursor in one transaction."""
     session = pipeline.session
-    for item in items:
-        session.archive.put(item.raw)
+    session.archive.put_many([item.raw for item in items])
     built: dict[str, IndexDoc] = {}
     with transaction(session.conn):
         for item in items:

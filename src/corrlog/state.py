@@ -23,6 +23,9 @@ from corrlog.model import (
     SourceKind,
 )
 
+# Served by the partial index records_unindexed (db.py): no scan of the whole table.
+PENDING_SQL = "SELECT * FROM records WHERE indexed IN (0, -1) ORDER BY id"
+
 
 class State:
     """Typed access to the tables that describe what is archived and indexed."""
@@ -207,7 +210,7 @@ class State:
 
     def pending(self) -> list[sqlite3.Row]:
         """Records whose index state is behind (0 = to add, -1 = to remove)."""
-        return list(self.conn.execute("SELECT * FROM records WHERE indexed IN (0, -1) ORDER BY id"))
+        return list(self.conn.execute(PENDING_SQL))
 
     def record_row(self, record_id: str) -> sqlite3.Row | None:
         """A record's metadata by id (or unique id prefix of at least 6 characters)."""
