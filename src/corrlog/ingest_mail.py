@@ -72,6 +72,41 @@ def thread_refs(headers: MailHeaders) -> tuple[str, ...]:
     return tuple(dict.fromkeys(refs))
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a message yields without any context but `me` and the rules: parsed and classified.
+
+    This is the CPU-heavy, pure part of ingesting mail; it can run in a worker process
+    (see corrlog.prepare) while the main process archives, links and indexes.
+    """
+
+    sha256: str
+    headers: MailHeaders
+    parsed: ParsedMail | None
+    problem: str | None
+    direction: Direction
+    kind: Kind
+
+
+def prepare_mail(raw: bytes, *, me: frozenset[str], rules: ClassifyRules) -> Prepared:
+    """Parse and classify one message; an unparseable one is marked with its problem."""
+    headers, parsed, problem = _parse(raw)
+    sender = headers.from_[0] if headers.from_ else None
+    direction = Direction.OUT if sender and sender.addr in me else Direction.IN
+    kind, _reason = (
+        classify(
+            subject=headers.subject,
+            new_text=parsed.new_text,
+            direction=direction,
+            declared=None,
+            rules=rules,
+        )
+        if parsed
+        else (Kind.MESSAGE, "quarantined")
+    )
+    return Prepared(sha256_hex(raw), headers, parsed, problem, direction, kind)
+
+
 def mail_record(
     item: MailItem,
     *,
@@ -79,10 +114,11 @@ def mail_record(
     me: frozenset[str],
     thread_links: Mapping[str, Link],
     rules: ClassifyRules = DEFAULT_RULES,
+    prepared: Prepared | None = None,
 ) -> MailDoc:
-    """Parse and link one message; an unparseable one becomes a quarantined record."""
-    sha = sha256_hex(item.raw)
-    headers, parsed, problem = _parse(item.raw)
+    """Parse (unless `prepared`), link and classify one message; unparseable ones are quarantined."""
+    ready = prepared or prepare_mail(item.raw, me=me, rules=rules)
+    headers, parsed = ready.headers, ready.parsed
     when = headers.date or item.received or _EPOCH
     participants = tuple(a.addr for a in headers.participants())
     new_text = parsed.new_text if parsed else ""
@@ -97,26 +133,14 @@ def mail_record(
         text=new_text,
     )
     sender = headers.from_[0] if headers.from_ else None
-    direction = Direction.OUT if sender and sender.addr in me else Direction.IN
-    kind, _reason = (
-        classify(
-            subject=headers.subject,
-            new_text=new_text,
-            direction=direction,
-            declared=None,
-            rules=rules,
-        )
-        if parsed
-        else (Kind.MESSAGE, "quarantined")
-    )
     record = Record(
-        id=mail_record_id(headers.message_id, sha),
+        id=mail_record_id(headers.message_id, ready.sha256),
         source=item.origin.source,
-        kind=kind,
-        direction=direction,
+        kind=ready.kind,
+        direction=ready.direction,
         date=when,
         subject=headers.subject,
-        sha256=sha,
+        sha256=ready.sha256,
         origin=item.origin,
         client=link.client,
         contract=link.contract,
@@ -134,5 +158,5 @@ def mail_record(
         thread_refs=refs,
         attachment_text="\n".join(a.text for a in parsed.attachments if a.text) if parsed else "",
         fulltext=parsed.text if parsed else "",
-        quarantine=problem,
+        quarantine=ready.problem,
     )

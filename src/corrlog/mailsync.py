@@ -10,7 +10,7 @@ from threading import Event
 
 from corrlog.config import ImapAccount, MaildirSource
 from corrlog.errors import CorrlogError, RecordError, SourceError
-from corrlog.ingest_mail import MailItem, mail_record_id
+from corrlog.ingest_mail import MailItem, Prepared, mail_record_id
 from corrlog.ledger import transaction
 from corrlog.logging import get_logger
 from corrlog.model import Origin, Record, SourceKind
@@ -97,28 +97,39 @@ def resolve_existing(
 
 
 def commit_items(
-    pipeline: Pipeline, items: list[MailItem], report: MailReport, advance: Callable[[], None]
+    pipeline: Pipeline,
+    items: list[MailItem],
+    report: MailReport,
+    advance: Callable[[], None],
+    prepared: list[Prepared | None] | None = None,
 ) -> dict[str, IndexDoc]:
-    """Archive a batch, then ledger + origins + records + the cursor in one transaction."""
+    """Archive a batch, then ledger + origins + records + the cursor in one transaction.
+
+    `prepared` (aligned with `items`) holds what workers parsed; None entries are parsed here.
+    """
     session = pipeline.session
+    if prepared is None:
+        prepared = [None] * len(items)
     session.archive.put_many([item.raw for item in items])
     built: dict[str, IndexDoc] = {}
     with transaction(session.conn):
-        for item in items:
-            doc = _commit_one(pipeline, item, report)
+        for item, ready_item in zip(items, prepared, strict=True):
+            doc = _commit_one(pipeline, item, report, ready_item)
             if doc is not None:
                 built[doc.record.id] = doc
         advance()
     return built
 
 
-def _commit_one(pipeline: Pipeline, item: MailItem, report: MailReport) -> IndexDoc | None:
+def _commit_one(
+    pipeline: Pipeline, item: MailItem, report: MailReport, prepared: Prepared | None
+) -> IndexDoc | None:
     session = pipeline.session
     key = item.origin.key()
     if session.state.has_origin(key):
         report.duplicates += 1
         return None
-    doc, message_id, refs, quarantine = pipeline.mail_doc(item)
+    doc, message_id, refs, quarantine = pipeline.mail_doc(item, prepared)
     doc, existing = resolve_existing(pipeline, doc, message_id)
     record = doc.record
     detail: dict[str, object] = {"origin": item.origin.to_json()}
@@ -162,10 +173,8 @@ def sync_maildir(
     todo = [
         f for f in maildir.scan(source.path) if f.key not in seen or (rescan and not seen[f.key])
     ]
-    for start in range(0, len(todo), MAILDIR_BATCH):
-        if _stopping(stop):
-            break
-        _maildir_batch(pipeline, source, todo[start : start + MAILDIR_BATCH], policy, report)
+    with pipeline.parallel(len(todo)):
+        _read_and_commit(pipeline, source, todo, policy, report, stop)
     pipeline.flush({})  # what this pass archived becomes searchable now
     if _stopping(stop):
         return report
@@ -174,13 +183,55 @@ def sync_maildir(
     return report
 
 
-def _maildir_batch(
+def _read_and_commit(
+    pipeline: Pipeline,
+    source: MaildirSource,
+    todo: list[maildir.MaildirFile],
+    policy: CapturePolicy,
+    report: MailReport,
+    stop: Event | None,
+) -> None:
+    """Batch by batch; the next batch is read and handed to the parse workers before this one
+    is committed, so parsing and committing overlap."""
+    waiting: _Batch | None = None
+    for start in range(0, len(todo), MAILDIR_BATCH):
+        if _stopping(stop):
+            break
+        batch = _read_batch(pipeline, source, todo[start : start + MAILDIR_BATCH], policy, report)
+        if waiting is not None:
+            waiting.commit(pipeline, report)
+        waiting = batch
+    if waiting is not None and not _stopping(stop):
+        waiting.commit(pipeline, report)
+
+
+@dataclass
+class _Batch:
+    """Message files read and captured, their parsing under way."""
+
+    source: str
+    items: list[MailItem]
+    examined: list[tuple[maildir.MaildirFile, bool]]
+    prepared: Callable[[], list[Prepared | None]]
+
+    def commit(self, pipeline: Pipeline, report: MailReport) -> None:
+        """Archive, ledger and cursor in one transaction; the documents staged for the index."""
+
+        def advance() -> None:
+            for file, keep in self.examined:
+                pipeline.session.state.set_maildir_file(self.source, file.key, file.folder, keep)
+
+        built = commit_items(pipeline, self.items, report, advance, self.prepared())
+        pipeline.stage(built)
+
+
+def _read_batch(
     pipeline: Pipeline,
     source: MaildirSource,
     files: list[maildir.MaildirFile],
     policy: CapturePolicy,
     report: MailReport,
-) -> None:
+) -> _Batch:
     items, examined = [], []
     for file in files:
         try:
@@ -200,12 +251,20 @@ def _maildir_batch(
             continue
         origin = Origin(SourceKind.MAILDIR, source.name, path=file.key, folder=file.folder)
         items.append(MailItem(raw, origin, received))
+    return _Batch(source.name, items, examined, _prepare_new(pipeline, items))
 
-    def advance() -> None:
-        for file, keep in examined:
-            pipeline.session.state.set_maildir_file(source.name, file.key, file.folder, keep)
 
-    pipeline.stage(commit_items(pipeline, items, report, advance))
+def _prepare_new(pipeline: Pipeline, items: list[MailItem]) -> Callable[[], list[Prepared | None]]:
+    """Start parsing the items not archived yet; the result, aligned with `items`, on call."""
+    state = pipeline.session.state
+    known = [state.has_origin(item.origin.key()) for item in items]
+    result = pipeline.prepare_later([i.raw for i, k in zip(items, known, strict=True) if not k])
+
+    def collect() -> list[Prepared | None]:
+        ready = iter(result())
+        return [None if k else next(ready) for k in known]
+
+    return collect
 
 
 # IMAP ------------------------------------------------------------------------------------

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
 from corrlog.config import ContractConfig
 from corrlog.datadir import Session
 from corrlog.ingest import NoteItem, mtime_datetime, note_record, parse_note_item
-from corrlog.ingest_mail import MailItem, mail_record
+from corrlog.ingest_mail import MailItem, Prepared, mail_record, prepare_mail
 from corrlog.ledger import transaction
 from corrlog.logging import get_logger
 from corrlog.model import (
@@ -23,6 +24,7 @@ from corrlog.model import (
     Record,
     SourceKind,
 )
+from corrlog.prepare import Preparer, preparer
 from corrlog.rules.capture import CapturePolicy
 from corrlog.rules.classify import DEFAULT_RULES, ClassifyRules
 from corrlog.rules.contracts import Conflict, merge_contracts
@@ -129,6 +131,7 @@ class Pipeline:
     _staged: dict[str, IndexDoc] = field(default_factory=dict, repr=False)
     _staged_chars: int = 0
     _staged_since: float | None = None
+    _preparer: Preparer | None = field(default=None, repr=False)
 
     @classmethod
     def load(
@@ -156,7 +159,26 @@ class Pipeline:
         """The capture filter for the contracts in force."""
         return CapturePolicy.from_contracts(self.contracts.values(), capture_all=self.capture_all)
 
-    def mail_doc(self, item: MailItem) -> tuple[IndexDoc, str | None, tuple[str, ...], str | None]:
+    @contextmanager
+    def parallel(self, expected: int) -> Iterator[None]:
+        """Parse and classify in worker processes while a pass of `expected` messages runs."""
+        with preparer(self.me, self.rules, expected) as prep:
+            self._preparer = prep
+            try:
+                yield
+            finally:
+                self._preparer = None
+
+    def prepare_later(self, raws: list[bytes]) -> Callable[[], list[Prepared]]:
+        """Start parsing and classifying messages (in workers inside `parallel()`); the
+        returned callable gives the results in order, parsing in-process without workers."""
+        if self._preparer is not None:
+            return self._preparer.submit(raws)
+        return lambda: [prepare_mail(raw, me=self.me, rules=self.rules) for raw in raws]
+
+    def mail_doc(
+        self, item: MailItem, prepared: Prepared | None = None
+    ) -> tuple[IndexDoc, str | None, tuple[str, ...], str | None]:
         """(doc, message_id, thread refs, quarantine reason) for a message."""
         doc = mail_record(
             item,
@@ -164,6 +186,7 @@ class Pipeline:
             me=self.me,
             thread_links=ThreadLinks(self.session.conn),
             rules=self.rules,
+            prepared=prepared,
         )
         index_doc = IndexDoc(doc.record, doc.attachment_text, doc.fulltext)
         return index_doc, doc.message_id, doc.thread_refs, doc.quarantine
