@@ -366,8 +366,7 @@ def show(app: App, record_id: str, raw: bool, fmt: str) -> None:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
             return
-        with session.index.searcher() as searcher:
-            doc = searcher.document(id=row["id"]) or {}
+        doc = session.index.stored(row["id"]) or {}
         origins = session.state.origins(row["id"])
     origin = row_origin(row)
     info: dict[str, Any] = {
