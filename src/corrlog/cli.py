@@ -47,7 +47,7 @@ class App:
     @property
     def datadir(self) -> DataDir:
         """The data directory named by the settings."""
-        return DataDir(self.settings.data_dir)
+        return DataDir(self.settings.data_dir, self.settings.index.engine)
 
 
 def local_tz() -> tzinfo:
