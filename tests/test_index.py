@@ -654,3 +654,18 @@ def test_unknown_engine(tmp_path: Path) -> None:
 def test_more_query_shapes(idx: SearchIndex, text: str, expected: set[str]) -> None:
     """Wildcards, negation, AND NOT / AND MAYBE, phrases and stop words behave alike on every engine."""
     assert expected == ids(idx, text)
+
+
+def test_dates_far_from_now_are_indexed(tmp_path: Path, engine: str) -> None:
+    """Mail claiming year 1 or 9999 is indexed, sorts to the ends and matches open ranges."""
+    index = open_index(tmp_path / "ix", engine)
+    ancient = mail("ancient", datetime(1, 1, 2, tzinfo=UTC), "Old", "old mail", 1)
+    future = mail("future", datetime(9999, 12, 30, tzinfo=UTC), "New", "new mail", 2)
+    with index.writer() as writer:
+        for record in (JAN, ancient, future):
+            writer.add(record, replace=False)
+    result = search(index, SearchRequest("*", sort="date"))
+    assert ["future", "jan", "ancient"] == [hit.fields["id"] for hit in result.hits]
+    assert {"future"} == ids(index, "date:[9000-01-01 to]")
+    assert {"ancient"} == ids(index, "date:[to 1000-01-01]")
+    assert "0001-01-02T00:00:00+00:00" == index.stored("ancient")["date_iso"]  # type: ignore[index]

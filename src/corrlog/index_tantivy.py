@@ -29,7 +29,7 @@ from corrlog.index import (
     utc_naive,
 )
 from corrlog.model import Record
-from corrlog.tantivy_query import translate
+from corrlog.tantivy_query import clamp_date, translate
 
 HEAP_BYTES = 128_000_000  # the writer's memory budget before it writes a segment
 RAW = ("id", "kind", "source", "direction", "unlinked", "contract", "milestone", "from", "to")
@@ -69,7 +69,7 @@ def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -
         doc.add_text(name, stored[name])
     doc.add_text("attachment_text", attachment_text[:MAX_INDEXED])
     doc.add_text("fulltext", fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED])
-    doc.add_date("date", utc_naive(record.date))
+    doc.add_date("date", clamp_date(utc_naive(record.date)))
     doc.add_bytes(STORED, json.dumps(stored, ensure_ascii=False).encode())
     return doc
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import tantivy
@@ -17,6 +17,9 @@ Q = tantivy.Query
 ANALYSED = frozenset({"subject", "body", "attachment_text", "fulltext", "client", "attachment"})
 STOPPED = frozenset({"subject", "body", "attachment_text", "fulltext"})  # as Whoosh drops them
 BOOSTS = {"subject": 2.0}  # Whoosh's field_boost
+# tantivy dates are nanoseconds in an i64 (1677-2262); mail may claim year 1 or 9999
+EARLIEST = tantivy.MIN_DATETIME.replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
+LATEST = tantivy.MAX_DATETIME.replace(tzinfo=None, microsecond=0) - timedelta(seconds=1)
 _REGEX_SPECIAL = frozenset('.^$*+?()[]{}|\\#&~"<>@-')
 
 
@@ -24,6 +27,11 @@ def translate(ix: Any, schema: Any, tree: query.Query) -> Any:
     """The tantivy query for a parsed tree; analysed fields use tantivy's own analysers."""
     translated = _Translator(ix, schema).node(tree)
     return Q.all_query() if translated is None else translated
+
+
+def clamp_date(when: datetime) -> datetime:
+    """A naive UTC date moved into tantivy's range (the stored ISO date keeps the real one)."""
+    return min(max(when, EARLIEST), LATEST)
 
 
 def _escape(text: str) -> str:
@@ -149,8 +157,8 @@ class _Translator:
             self._schema,
             "date",
             tantivy.FieldType.Date,
-            start,
-            end,
+            None if start is None else clamp_date(start),
+            None if end is None else clamp_date(end),
             include_lower=not start_excl,
             include_upper=not end_excl,
         )
