@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from corrlog.errors import RecordError
-from corrlog.index import to_document
+from corrlog.index_tantivy import to_document as tantivy_document
+from corrlog.index_whoosh import to_document
 from corrlog.ingest_mail import MailItem, mail_record
 from corrlog.model import Origin, SourceKind
 from corrlog.parse.mail import MailHeaders, ParsedMail, parse_headers, parse_mail
@@ -330,6 +331,7 @@ def check_message(raw: bytes, tally: Tally) -> None:
     assert (doc.quarantine is None) == (parsed is not None)
     document = to_document(doc.record, doc.attachment_text, doc.fulltext)
     json.dumps(document, default=str).encode("utf-8")
+    tantivy_document(doc.record, doc.attachment_text, doc.fulltext)
 
 
 @pytest.mark.slow

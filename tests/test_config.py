@@ -257,3 +257,22 @@ def test_example_loads(clean_env: Path) -> None:
     assert clean_env / ".local" / "share" / "corrlog" == settings.data_dir
     assert timedelta(days=7) == settings.default_interval
     assert [settings.data_dir / "notes"] == settings.notes_paths
+
+
+# [index]
+
+
+def test_index_engine_default_and_choice(clean_env: Path) -> None:
+    """The index engine is Whoosh unless `[index] engine` picks tantivy."""
+    assert "whoosh" == settings_from_mapping({}).index.engine
+    assert "tantivy" == settings_from_mapping({"index": {"engine": "tantivy"}}).index.engine
+
+
+def test_bad_index_engine_names_the_key(clean_env: Path) -> None:
+    """An unknown engine is one ConfigError line naming index.engine and the choices."""
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping({"index": {"engine": "lucene"}}, origin="/etc/c.toml")
+    message = str(caught.value)
+    assert "index.engine" in message
+    assert "'whoosh' or 'tantivy'" in message
+    assert 1 == len(message.splitlines())

@@ -1,20 +1,26 @@
-"""The Whoosh index: writing records, query syntax, filters, sorting and snippets."""
+"""The index on every engine: writing records, query syntax, filters, sorting and snippets."""
 
 from __future__ import annotations
 
+import os
+import stat
+import sys
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from corrlog.errors import IndexingError, QueryError
+from corrlog.errors import ConfigError, IndexingError, QueryError
 from corrlog.index import (
+    ENGINES,
     MARK_END,
     MARK_START,
-    Index,
+    SearchIndex,
     SearchRequest,
     address_tokens,
+    open_index,
     origin_text,
     parse_query,
     search,
@@ -91,17 +97,23 @@ NOTE = Record(
 ALL = (JAN, FEB, DEC, NOTE)
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each engine in turn: every engine-level test runs against Whoosh and tantivy."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def idx(tmp_path_factory: pytest.TempPathFactory) -> Index:
+def idx(tmp_path_factory: pytest.TempPathFactory, engine: str) -> SearchIndex:
     """An index holding JAN, FEB, DEC and NOTE (read-only for the tests that use it)."""
-    index = Index(tmp_path_factory.mktemp("index") / "ix")
+    index = open_index(tmp_path_factory.mktemp("index") / "ix", engine)
     with index.writer() as writer:
         for record in ALL:
             writer.add(record, replace=False)
     return index
 
 
-def ids(index: Index, text: str, **filters: Any) -> set[str]:
+def ids(index: SearchIndex, text: str, **filters: Any) -> set[str]:
     """The ids of every hit for a query."""
     result = search(index, SearchRequest(text, limit=100, **filters))
     return {hit.fields["id"] for hit in result.hits}
@@ -129,23 +141,23 @@ def test_origin_text() -> None:
 # searching by field
 
 
-def test_index_holds_every_record(idx: Index) -> None:
+def test_index_holds_every_record(idx: SearchIndex) -> None:
     """Every written record is a document."""
     assert 4 == idx.doc_count()
 
 
 @pytest.mark.parametrize("word", ["delivered", "deliver", "delivering", "Delivered"])
-def test_body_words_are_stemmed(idx: Index, word: str) -> None:
+def test_body_words_are_stemmed(idx: SearchIndex, word: str) -> None:
     """A body word is found through its other forms (stemming), in any case."""
     assert {"jan"} == ids(idx, word)
 
 
-def test_subject_searched_by_default(idx: Index) -> None:
+def test_subject_searched_by_default(idx: SearchIndex) -> None:
     """A bare word also searches the subject."""
     assert {"feb"} == ids(idx, "invoice")
 
 
-def test_unknown_word_finds_nothing(idx: Index) -> None:
+def test_unknown_word_finds_nothing(idx: SearchIndex) -> None:
     """A word in no document gives no hits."""
     assert set() == ids(idx, "xylophone")
 
@@ -164,7 +176,7 @@ def test_unknown_word_finds_nothing(idx: Index) -> None:
         ("body:zebracorn", {"feb"}),
     ],
 )
-def test_field_queries(idx: Index, text: str, expected: set[str]) -> None:
+def test_field_queries(idx: SearchIndex, text: str, expected: set[str]) -> None:
     """`field:value` matches that field only."""
     assert expected == ids(idx, text)
 
@@ -183,7 +195,7 @@ def test_field_queries(idx: Index, text: str, expected: set[str]) -> None:
         ("from:me@work.example", set()),
     ],
 )
-def test_address_queries(idx: Index, text: str, expected: set[str]) -> None:
+def test_address_queries(idx: SearchIndex, text: str, expected: set[str]) -> None:
     """`from:`/`to:` match a full address, its domain, its local part or a name word."""
     assert expected == ids(idx, text)
 
@@ -191,12 +203,12 @@ def test_address_queries(idx: Index, text: str, expected: set[str]) -> None:
 @pytest.mark.parametrize(
     "text", ["client:acme", "client:Acme", "client:corp", 'client:"acme corp"']
 )
-def test_client_query_matches_words(idx: Index, text: str) -> None:
+def test_client_query_matches_words(idx: SearchIndex, text: str) -> None:
     """`client:` matches a word or phrase of the client name, case-insensitively."""
     assert {"jan", "dec", "note"} == ids(idx, text)
 
 
-def test_boolean_operators(idx: Index) -> None:
+def test_boolean_operators(idx: SearchIndex) -> None:
     """AND, OR and NOT combine clauses."""
     assert {"jan", "feb"} == ids(idx, "deliver OR zebracorn")
     assert {"dec", "note"} == ids(idx, "contract:acme-site NOT kind:message NOT deliver")
@@ -206,7 +218,7 @@ def test_boolean_operators(idx: Index) -> None:
 # dates
 
 
-def test_date_range_with_hyphenated_dates(idx: Index) -> None:
+def test_date_range_with_hyphenated_dates(idx: SearchIndex) -> None:
     """date:[2026-01-01 to 2026-02-01] includes Jan 15 and 20 and excludes Feb 20 and Dec 1.
 
     Whoosh on its own reads the hyphenated end date as the end of 2026; index.py
@@ -215,30 +227,30 @@ def test_date_range_with_hyphenated_dates(idx: Index) -> None:
     assert {"jan", "note"} == ids(idx, "date:[2026-01-01 to 2026-02-01]")
 
 
-def test_date_range_compact_and_month_forms(idx: Index) -> None:
+def test_date_range_compact_and_month_forms(idx: SearchIndex) -> None:
     """Ranges also accept compact dates and whole months."""
     assert {"jan", "note"} == ids(idx, "date:[20260101 to 20260201]")
     assert {"jan", "note", "feb"} == ids(idx, "date:[2026-01 to 2026-02]")
 
 
-def test_open_ended_date_range(idx: Index) -> None:
+def test_open_ended_date_range(idx: SearchIndex) -> None:
     """A range without an end reaches into the future."""
     assert {"jan", "note", "feb"} == ids(idx, "date:[2026-01-01 to]")
 
 
-def test_single_day(idx: Index) -> None:
+def test_single_day(idx: SearchIndex) -> None:
     """date:YYYY-MM-DD matches that (UTC) day."""
     assert {"jan"} == ids(idx, "date:2026-01-15")
 
 
-def test_date_range_combined_with_word(idx: Index) -> None:
+def test_date_range_combined_with_word(idx: SearchIndex) -> None:
     """A date range combines with other clauses."""
     assert {"note"} == ids(idx, "date:[2026-01-01 to 2026-02-01] palette")
 
 
-def test_range_end_day_is_inclusive(tmp_path: Path) -> None:
+def test_range_end_day_is_inclusive(tmp_path: Path, engine: str) -> None:
     """A range's end date includes that whole day."""
-    index = Index(tmp_path / "ix")
+    index = open_index(tmp_path / "ix", engine)
     late = mail("late", datetime(2026, 2, 1, 20, 0, tzinfo=UTC), "Late", "evening mail", 1)
     with index.writer() as writer:
         writer.add(late, replace=False)
@@ -249,7 +261,7 @@ def test_range_end_day_is_inclusive(tmp_path: Path) -> None:
 # request filters
 
 
-def test_since_and_until_filters(idx: Index) -> None:
+def test_since_and_until_filters(idx: SearchIndex) -> None:
     """since/until keep records inside the bounds (inclusive), compared in UTC."""
     assert {"jan", "note", "feb"} == ids(idx, "", since=datetime(2026, 1, 1, tzinfo=UTC))
     assert {"dec", "jan"} == ids(idx, "*", until=datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
@@ -258,7 +270,7 @@ def test_since_and_until_filters(idx: Index) -> None:
     assert {"feb"} == ids(idx, "", since=since)
 
 
-def test_contract_kind_client_filters(idx: Index) -> None:
+def test_contract_kind_client_filters(idx: SearchIndex) -> None:
     """contract (any case), kind and client filters narrow the hits."""
     assert {"jan", "dec", "note"} == ids(idx, "", contract="ACME-site")
     assert {"dec"} == ids(idx, "", contract="acme-site", kind="agreement")
@@ -266,13 +278,13 @@ def test_contract_kind_client_filters(idx: Index) -> None:
     assert {"jan", "dec", "note"} == ids(idx, "", client="Acme Corp")
 
 
-def test_filters_combine_with_query(idx: Index) -> None:
+def test_filters_combine_with_query(idx: SearchIndex) -> None:
     """Filters apply on top of the query text."""
     assert {"jan"} == ids(idx, "deliver", contract="acme-site")
     assert set() == ids(idx, "deliver", contract="globex")
 
 
-def test_client_filter_without_words(idx: Index) -> None:
+def test_client_filter_without_words(idx: SearchIndex) -> None:
     """A client filter with no letters or digits is a QueryError, not a crash."""
     with pytest.raises(QueryError):
         search(idx, SearchRequest("", client="!!"))
@@ -281,27 +293,27 @@ def test_client_filter_without_words(idx: Index) -> None:
 # sorting and paging
 
 
-def test_sort_by_date_newest_first(idx: Index) -> None:
+def test_sort_by_date_newest_first(idx: SearchIndex) -> None:
     """sort='date' orders hits newest first and gives no score."""
     result = search(idx, SearchRequest("*", sort="date"))
     assert ["feb", "note", "jan", "dec"] == [hit.fields["id"] for hit in result.hits]
     assert [None] * 4 == [hit.score for hit in result.hits]
 
 
-def test_relevance_has_scores(idx: Index) -> None:
+def test_relevance_has_scores(idx: SearchIndex) -> None:
     """The default relevance sort gives each hit a score."""
     [hit] = search(idx, SearchRequest("zebracorn")).hits
     assert isinstance(hit.score, float)
     assert hit.score > 0
 
 
-def test_limit_and_total(idx: Index) -> None:
+def test_limit_and_total(idx: SearchIndex) -> None:
     """limit caps the hits; total still counts every match."""
     result = search(idx, SearchRequest("contract:acme-site", limit=2, sort="date"))
     assert (["note", "jan"], 3) == ([hit.fields["id"] for hit in result.hits], result.total)
 
 
-def test_stored_fields(idx: Index) -> None:
+def test_stored_fields(idx: SearchIndex) -> None:
     """A hit carries the stored fields shown in results."""
     [hit] = search(idx, SearchRequest("id:jan")).hits
     fields = hit.fields
@@ -316,7 +328,7 @@ def test_stored_fields(idx: Index) -> None:
     )
 
 
-def test_note_date_kept_with_offset(idx: Index) -> None:
+def test_note_date_kept_with_offset(idx: SearchIndex) -> None:
     """The stored ISO date keeps the record's own offset."""
     [hit] = search(idx, SearchRequest("id:note")).hits
     assert "2026-01-20T09:00:00+01:00" == hit.fields["date_iso"]
@@ -325,7 +337,7 @@ def test_note_date_kept_with_offset(idx: Index) -> None:
 # snippets
 
 
-def test_snippet_marks_matched_word(idx: Index) -> None:
+def test_snippet_marks_matched_word(idx: SearchIndex) -> None:
     """The snippet wraps the matched word (as written) in MARK_START/MARK_END."""
     [hit] = search(idx, SearchRequest("delivered")).hits
     assert f"{MARK_START}deliver{MARK_END}" in hit.marked_snippet
@@ -334,7 +346,7 @@ def test_snippet_marks_matched_word(idx: Index) -> None:
     assert MARK_END not in hit.snippet
 
 
-def test_snippet_without_text_match(idx: Index) -> None:
+def test_snippet_without_text_match(idx: SearchIndex) -> None:
     """A hit found by a field query shows the start of its body, unmarked."""
     [hit] = search(idx, SearchRequest("id:feb")).hits
     assert "Payment for the zebracorn illustrations." == hit.marked_snippet
@@ -343,9 +355,9 @@ def test_snippet_without_text_match(idx: Index) -> None:
 # writing
 
 
-def test_replace_does_not_duplicate(tmp_path: Path) -> None:
+def test_replace_does_not_duplicate(tmp_path: Path, engine: str) -> None:
     """Adding a record again with replace=True swaps the document instead of adding one."""
-    index = Index(tmp_path / "ix")
+    index = open_index(tmp_path / "ix", engine)
     with index.writer() as writer:
         writer.add(JAN, replace=True)
     changed = mail("jan", JAN.date, "Mockups", "Revised wording about quokkas.", 7)
@@ -356,18 +368,18 @@ def test_replace_does_not_duplicate(tmp_path: Path) -> None:
     assert set() == ids(index, "deliver")
 
 
-def test_replace_within_one_batch(tmp_path: Path) -> None:
+def test_replace_within_one_batch(tmp_path: Path, engine: str) -> None:
     """replace=True also replaces a document added earlier in the same batch."""
-    index = Index(tmp_path / "ix")
+    index = open_index(tmp_path / "ix", engine)
     with index.writer() as writer:
         writer.add(JAN, replace=True)
         writer.add(JAN, replace=True)
     assert 1 == index.doc_count()
 
 
-def test_delete_removes(tmp_path: Path) -> None:
+def test_delete_removes(tmp_path: Path, engine: str) -> None:
     """delete removes a document by id; deleting an absent id is a no-op."""
-    index = Index(tmp_path / "ix")
+    index = open_index(tmp_path / "ix", engine)
     with index.writer() as writer:
         writer.add(JAN, replace=False)
         writer.add(FEB, replace=False)
@@ -378,9 +390,9 @@ def test_delete_removes(tmp_path: Path) -> None:
     assert {"feb"} == ids(index, "*")
 
 
-def test_writer_error_cancels_batch(tmp_path: Path) -> None:
+def test_writer_error_cancels_batch(tmp_path: Path, engine: str) -> None:
     """An error inside writer() discards the whole batch."""
-    index = Index(tmp_path / "ix")
+    index = open_index(tmp_path / "ix", engine)
     with index.writer() as writer:
         writer.add(JAN, replace=False)
     with pytest.raises(RuntimeError, match="boom"), index.writer() as writer:
@@ -390,18 +402,18 @@ def test_writer_error_cancels_batch(tmp_path: Path) -> None:
     assert {"jan"} == ids(index, "*")
 
 
-def test_create_replaces_existing(tmp_path: Path) -> None:
+def test_create_replaces_existing(tmp_path: Path, engine: str) -> None:
     """create() starts an empty index even when one exists."""
-    index = Index(tmp_path / "ix")
+    index = open_index(tmp_path / "ix", engine)
     with index.writer() as writer:
         writer.add(JAN, replace=False)
     index.create()
     assert 0 == index.doc_count()
 
 
-def test_missing_index_is_indexing_error(tmp_path: Path) -> None:
+def test_missing_index_is_indexing_error(tmp_path: Path, engine: str) -> None:
     """Opening an index that was never created is an IndexingError suggesting reindex."""
-    index = Index(tmp_path / "none")
+    index = open_index(tmp_path / "none", engine)
     assert not index.exists()
     with pytest.raises(IndexingError, match="corrlog reindex"):
         index.doc_count()
@@ -409,13 +421,15 @@ def test_missing_index_is_indexing_error(tmp_path: Path) -> None:
         search(index, SearchRequest("deliver"))
 
 
-def test_damaged_index_is_indexing_error(tmp_path: Path) -> None:
-    """A damaged index is an IndexingError suggesting reindex, not a Whoosh exception."""
+def test_damaged_index_is_indexing_error(tmp_path: Path, engine: str) -> None:
+    """A damaged index is an IndexingError suggesting reindex, not an engine's exception."""
     directory = tmp_path / "ix"
     directory.mkdir()
-    (directory / "_MAIN_1.toc").write_bytes(b"garbage")
+    (directory / {"whoosh": "_MAIN_1.toc", "tantivy": "meta.json"}[engine]).write_bytes(b"garbage")
+    index = open_index(directory, engine)
     with pytest.raises(IndexingError, match="corrlog reindex"):
-        Index(directory).doc_count()
+        index.doc_count()
+    assert "cannot be read" in (index.problem((0, 0)) or "")
 
 
 # query parsing
@@ -455,10 +469,10 @@ def test_bad_date_error_shows_format() -> None:
         parse_query("date:[garbage to 2023]")
 
 
-def test_quoted_colon_is_literal(tmp_path: Path) -> None:
+def test_quoted_colon_is_literal(tmp_path: Path, engine: str) -> None:
     """A quoted "foo:bar" is a phrase, not a field, and finds that text."""
     parse_query('"foo:bar"')
-    index = Index(tmp_path / "ix")
+    index = open_index(tmp_path / "ix", engine)
     with index.writer() as writer:
         writer.add(mail("url", JAN.date, "Link", "see foo:bar here", 1), replace=False)
     assert {"url"} == ids(index, '"foo:bar"')
@@ -474,12 +488,184 @@ def test_stop_words_not_blamed_on_operators(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "*"])
-def test_empty_query_matches_everything(idx: Index, text: str) -> None:
+def test_empty_query_matches_everything(idx: SearchIndex, text: str) -> None:
     """An empty query or `*` matches every document."""
     assert {"jan", "feb", "dec", "note"} == ids(idx, text)
 
 
 @pytest.mark.parametrize("text", ["From:bob", "CONTRACT:acme-site"])
-def test_field_names_any_case(idx: Index, text: str) -> None:
+def test_field_names_any_case(idx: SearchIndex, text: str) -> None:
     """A field name accepted in upper case finds what the lower-case one finds."""
     assert ids(idx, text.lower()) == ids(idx, text)
+
+
+# engines: the interface, warm searchers, text indexed once
+
+
+def test_stored_fields_match_hits(idx: SearchIndex) -> None:
+    """stored(id) gives what a hit carries; an id not indexed gives None."""
+    [hit] = search(idx, SearchRequest("id:jan")).hits
+    assert hit.fields == idx.stored("jan")
+    assert idx.stored("nope") is None
+
+
+def test_engines_store_the_same_fields(tmp_path: Path) -> None:
+    """Hits from every engine carry the same keys and value types (output renders both alike)."""
+    stored = []
+    for engine in ENGINES:
+        index = open_index(tmp_path / engine, engine)
+        with index.writer() as writer:
+            for record in ALL:
+                writer.add(record, replace=False)
+        stored.append({r.id: index.stored(r.id) for r in ALL})
+    assert stored[0] == stored[1]
+
+
+def test_warm_searcher_sees_a_later_commit(tmp_path: Path, engine: str) -> None:
+    """An index object searched before a commit (by it or another object) finds the new document."""
+    index = open_index(tmp_path / "ix", engine)
+    with index.writer() as writer:
+        writer.add(JAN, replace=False)
+    assert set() == ids(index, "zebracorn")
+    with index.writer() as writer:
+        writer.add(FEB, replace=False)
+    assert {"feb"} == ids(index, "zebracorn")
+    with open_index(tmp_path / "ix", engine).writer() as writer:
+        writer.delete("feb")
+    assert set() == ids(index, "zebracorn")
+    assert 1 == index.doc_count()
+
+
+def test_warm_searcher_after_create(tmp_path: Path, engine: str) -> None:
+    """After create() (as reindex does) the searcher reads the new, empty index."""
+    index = open_index(tmp_path / "ix", engine)
+    with index.writer() as writer:
+        writer.add(JAN, replace=False)
+    assert {"jan"} == ids(index, "*")
+    open_index(tmp_path / "ix", engine).create()
+    assert set() == ids(index, "*")
+
+
+def test_concurrent_searches_while_writing(tmp_path: Path, engine: str) -> None:
+    """Searches from several threads run while another commits; none fails or sees a partial batch."""
+    index = open_index(tmp_path / "ix", engine)
+    with index.writer() as writer:
+        writer.add(JAN, replace=False)
+    errors: list[BaseException] = []
+    counts: list[int] = []
+
+    def searching() -> None:
+        try:
+            for _ in range(20):
+                counts.append(search(index, SearchRequest("*", limit=10)).total)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searching) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for record in (FEB, DEC, NOTE):
+        with index.writer() as writer:
+            writer.add(record, replace=False)
+    for thread in threads:
+        thread.join()
+    assert [] == errors
+    assert set(counts) <= {1, 2, 3, 4}
+    assert 4 == search(index, SearchRequest("*")).total
+
+
+QUOTED = mail(
+    "quoted",
+    datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+    "Re: Mockups",
+    "Thanks, approved.",
+    11,
+    sender="bob@acme.example",
+)
+QUOTED_FULLTEXT = QUOTED.text + "\n\n> We will deliver the marsupial mockups on Friday."
+
+
+def test_fulltext_matches_body_and_quoted_text(tmp_path: Path, engine: str) -> None:
+    """`fulltext:` finds words of the new text and of the quote; a bare word only the new text."""
+    index = open_index(tmp_path / "ix", engine)
+    with index.writer() as writer:
+        writer.add(QUOTED, replace=False, fulltext=QUOTED_FULLTEXT)
+    assert {"quoted"} == ids(index, "fulltext:approved")
+    assert {"quoted"} == ids(index, "fulltext:marsupial")
+    assert {"quoted"} == ids(index, 'fulltext:"marsupial mockups"')
+    assert {"quoted"} == ids(index, "fulltext:marsup*")
+    assert set() == ids(index, "marsupial")
+    assert {"quoted"} == ids(index, "approved")
+
+
+def test_whoosh_indexes_body_text_once() -> None:
+    """The Whoosh document's fulltext holds only the text after the body."""
+    from corrlog.index_whoosh import to_document
+
+    document = to_document(QUOTED, fulltext=QUOTED_FULLTEXT)
+    assert QUOTED_FULLTEXT.removeprefix(QUOTED.text) == document["fulltext"]
+    other = to_document(QUOTED, fulltext="unrelated text")
+    assert "unrelated text" == other["fulltext"]
+
+
+def test_tantivy_files_are_private(tmp_path: Path) -> None:
+    """The tantivy engine's files are 0600 and its folder 0700 even under a loose umask."""
+    old = os.umask(0o022)
+    try:
+        index = open_index(tmp_path / "ix", "tantivy")
+        with index.writer() as writer:
+            writer.add(JAN, replace=False)
+    finally:
+        os.umask(old)
+    assert 0o700 == stat.S_IMODE((tmp_path / "ix").stat().st_mode)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "ix").iterdir()}
+    assert {0o600} == set(modes.values()), modes
+
+
+def test_missing_tantivy_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the tantivy package, opening its engine is one ConfigError saying how to install it."""
+    monkeypatch.setitem(sys.modules, "tantivy", None)
+    with pytest.raises(ConfigError) as caught:
+        open_index(tmp_path / "ix", "tantivy")
+    expected = "the tantivy engine needs the tantivy package: pip install 'corrlog[tantivy]'"
+    assert expected == str(caught.value)
+
+
+def test_unknown_engine(tmp_path: Path) -> None:
+    """An engine name nobody knows is a ConfigError listing the known ones."""
+    with pytest.raises(ConfigError, match="whoosh, tantivy"):
+        open_index(tmp_path / "ix", "lucene")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("deliv*", {"jan"}),
+        ("from:bob*", {"jan"}),
+        ("NOT contract:acme-site", {"feb"}),
+        ("zebracorn OR (palette AND NOT deliver)", {"feb", "note"}),
+        ("contract:acme-site ANDNOT kind:update", {"dec"}),
+        ("palette ANDMAYBE deliver", {"note"}),
+        ('subject:"call notes"', {"note"}),
+        ("the palette", {"note"}),
+        ("attachment:nothing OR milestone:none OR to:me@work.example", {"jan"}),
+    ],
+)
+def test_more_query_shapes(idx: SearchIndex, text: str, expected: set[str]) -> None:
+    """Wildcards, negation, AND NOT / AND MAYBE, phrases and stop words behave alike on every engine."""
+    assert expected == ids(idx, text)
+
+
+def test_dates_far_from_now_are_indexed(tmp_path: Path, engine: str) -> None:
+    """Mail claiming year 1 or 9999 is indexed, sorts to the ends and matches open ranges."""
+    index = open_index(tmp_path / "ix", engine)
+    ancient = mail("ancient", datetime(1, 1, 2, tzinfo=UTC), "Old", "old mail", 1)
+    future = mail("future", datetime(9999, 12, 30, tzinfo=UTC), "New", "new mail", 2)
+    with index.writer() as writer:
+        for record in (JAN, ancient, future):
+            writer.add(record, replace=False)
+    result = search(index, SearchRequest("*", sort="date"))
+    assert ["future", "jan", "ancient"] == [hit.fields["id"] for hit in result.hits]
+    assert {"future"} == ids(index, "date:[9000-01-01 to]")
+    assert {"ancient"} == ids(index, "date:[to 1000-01-01]")
+    assert "0001-01-02T00:00:00+00:00" == index.stored("ancient")["date_iso"]  # type: ignore[index]

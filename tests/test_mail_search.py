@@ -1,4 +1,4 @@
-"""Real-world mail shapes are searchable as a user expects (through Maildir, the CLI and Whoosh)."""
+"""Real-world mail shapes are searchable as a user expects (through Maildir, the CLI and each engine)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from corrlog.index import ENGINES
 from support.cli import CorrlogHome
 from support.mail import write_maildir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 
 
-@pytest.fixture(scope="module")
-def mail_home(tmp_path_factory: pytest.TempPathFactory) -> CorrlogHome:
+@pytest.fixture(scope="module", params=ENGINES)
+def mail_home(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> CorrlogHome:
     """Every fixture message delivered to the default Maildir and synced with capture = all."""
     home = CorrlogHome.create(tmp_path_factory.mktemp("mailsearch"))
-    home.config.write_text(
-        home.config.read_text().replace('capture = "clients"', 'capture = "all"')
-    )
+    config = home.config.read_text().replace('capture = "clients"', 'capture = "all"')
+    home.config.write_text(f'{config}\n[index]\nengine = "{request.param}"\n')
     write_maildir(home.data / "maildir", [p.read_bytes() for p in sorted(FIXTURES.glob("*.eml"))])
     home.ok("sync")
     return home

@@ -47,7 +47,7 @@ class App:
     @property
     def datadir(self) -> DataDir:
         """The data directory named by the settings."""
-        return DataDir(self.settings.data_dir)
+        return DataDir(self.settings.data_dir, self.settings.index.engine)
 
 
 def local_tz() -> tzinfo:
@@ -366,8 +366,7 @@ def show(app: App, record_id: str, raw: bool, fmt: str) -> None:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
             return
-        with session.index.searcher() as searcher:
-            doc = searcher.document(id=row["id"]) or {}
+        doc = session.index.stored(row["id"]) or {}
         origins = session.state.origins(row["id"])
     origin = row_origin(row)
     info: dict[str, Any] = {

@@ -215,6 +215,14 @@ class DaemonSettings(BaseModel):
         return self
 
 
+class IndexSettings(BaseModel):
+    """The `[index]` table: which search engine keeps the index."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["whoosh", "tantivy"] = "whoosh"
+
+
 class FlagsSettings(BaseModel):
     """The `[flags]` table: thresholds and how often an open flag is notified again."""
 
@@ -309,6 +317,7 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
 
     @property
     def maildir_sources(self) -> list[MaildirSource]:

@@ -119,7 +119,7 @@ class Daemon:
         """Serve until SIGTERM/SIGINT; return the exit code."""
         self._install_signals()
         pulse = self._start_pulse()
-        datadir = DataDir(self.settings.data_dir)
+        datadir = DataDir(self.settings.data_dir, self.settings.index.engine)
         datadir.ensure()
         self.log.info("starting", pid=os.getpid(), data_dir=str(self.settings.data_dir))
         self._check_store(datadir)

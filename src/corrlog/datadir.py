@@ -14,7 +14,7 @@ from pathlib import Path
 from corrlog.archive import Archive
 from corrlog.db import connect
 from corrlog.errors import CorrlogError, LockError
-from corrlog.index import Index
+from corrlog.index import SearchIndex, index_dirname, open_index
 from corrlog.ledger import Clock, Ledger, utc_now
 from corrlog.logging import get_logger
 from corrlog.state import State
@@ -28,7 +28,7 @@ class Session:
     archive: Archive
     ledger: Ledger
     state: State
-    index: Index
+    index: SearchIndex
 
     def close(self) -> None:
         """Close the database connection."""
@@ -38,11 +38,12 @@ class Session:
 class DataDir:
     """Paths under the data directory and how to open them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, engine: str = "whoosh") -> None:
         self.root = root
+        self.engine = engine
         self.archive_dir = root / "archive"
         self.db_path = root / "corrlog.db"
-        self.index_dir = root / "index"
+        self.index_dir = root / index_dirname(engine)  # each engine its own: switching never mixes
         self.lock_path = root / "write.lock"
 
     def ensure(self) -> None:
@@ -62,13 +63,14 @@ class DataDir:
             self.ensure()
         elif not self.initialised():
             raise CorrlogError(f"nothing archived yet in {self.root}; run 'corrlog sync' first")
+        search_index = open_index(self.index_dir, self.engine)
         conn = connect(self.db_path)
         session = Session(
             conn=conn,
             archive=Archive(self.archive_dir),
             ledger=Ledger(conn, clock),
             state=State(conn),
-            index=Index(self.index_dir),
+            index=search_index,
         )
         if create and not session.index.exists():
             session.index.create()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from corrlog.config import Settings
 from corrlog.datadir import DataDir
-from corrlog.errors import CorrlogError
+from corrlog.errors import ConfigError, CorrlogError
 from corrlog.ledger import Ledger, chain_problems
 from corrlog.sources.imap import ImapConnection
 from corrlog.state import State
@@ -28,7 +28,7 @@ class Check:
 
 def run_checks(settings: Settings, *, servers: bool = True) -> Iterator[Check]:
     """Every check, in order; each is independent of the others' failures."""
-    datadir = DataDir(settings.data_dir)
+    datadir = DataDir(settings.data_dir, settings.index.engine)
     yield _permissions(datadir.root)
     yield from _notes(settings)
     db_ok = yield from _database(datadir)
@@ -115,6 +115,13 @@ def _ledger_and_index(datadir: DataDir) -> Iterator[Check]:
                 yield Check("index", False, issue, "run 'corrlog reindex'")
             else:
                 yield Check("index", True, f"{session.index.doc_count()} documents")
+    except ConfigError as exc:  # the configured engine cannot be used (not installed)
+        yield Check(
+            "index",
+            False,
+            str(exc),
+            "pip install 'corrlog[tantivy]', or set [index] engine = \"whoosh\"",
+        )
     except CorrlogError as exc:
         yield Check("database", False, str(exc), "restore corrlog.db from a backup")
 

@@ -1,41 +1,63 @@
-"""The Whoosh full-text index: schema, batched writes, query parsing and search with highlights."""
+"""The engine-neutral index interface: requests, results, the query language and the engine factory.
+
+Users write one query language (Whoosh syntax with corrlog's fields) whatever engine is
+configured. This module validates and parses it into a Whoosh query tree; each engine runs
+that tree (Whoosh directly, tantivy by translating it). Engines are imported lazily.
+"""
 
 from __future__ import annotations
 
+import copy
+import functools
+import importlib
 import re
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from whoosh import highlight, index, query
-from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer
+from whoosh import query
+from whoosh.analysis import (
+    STOP_WORDS,
+    LowercaseFilter,
+    RegexTokenizer,
+    StandardAnalyzer,
+    StemmingAnalyzer,
+)
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.qparser import MultifieldParser
 from whoosh.qparser.dateparse import DateParserPlugin
-from whoosh.searching import Searcher
 from whoosh.util.times import TimeError
 
-from corrlog.errors import IndexingError, QueryError
+from corrlog.errors import ConfigError, IndexingError, QueryError
 from corrlog.model import Origin, Record, SourceKind
 
+ENGINES = ("whoosh", "tantivy")
 DEFAULT_FIELDS = ("subject", "body", "attachment_text")
 QUERY_FIELDS = (
     "id", "kind", "source", "direction", "contract", "client", "milestone",
     "from", "to", "subject", "body", "attachment", "date", "fulltext",
 )  # fmt: skip
+STORED_FIELDS = (
+    "id", "kind", "source", "direction", "contract", "client", "milestone",
+    "subject", "body", "attachment", "date_iso", "origin", "sender", "recipients", "sha256",
+)  # fmt: skip
 MARK_START, MARK_END = "\x02", "\x03"
 MAX_TOKEN = 64  # longer "words" (base64 runs, 10 MB lines) are noise and cost time
 MAX_STORED = 100_000  # characters of the text kept in the index for snippets
 MAX_INDEXED = 1_000_000  # characters of any one text field indexed (the archive keeps all)
+SNIPPET_CHARS = 160  # the plain snippet when no word of the query is in the text
 
 
-def make_schema() -> Schema:
-    """The fields users search (`from:`, `contract:`, …) and the ones search results show."""
-    words = StemmingAnalyzer(maxsize=MAX_TOKEN)
+@functools.cache
+def make_schema(*, stem: bool = True) -> Schema:
+    """The fields of the query language as a Whoosh schema (the Whoosh engine stores this one).
+
+    `stem=False` gives the same fields with analysers that keep the user's words, for
+    engines that analyse query words themselves.
+    """
+    words = StemmingAnalyzer(maxsize=MAX_TOKEN) if stem else RegexTokenizer() | LowercaseFilter()
     names = StandardAnalyzer(stoplist=None, maxsize=MAX_TOKEN)
     return Schema(
         id=ID(stored=True, unique=True),
@@ -83,26 +105,19 @@ def origin_text(origin: Origin) -> str:
     return origin.path or origin.name
 
 
-def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> dict[str, Any]:
-    """The Whoosh document for a record."""
-    utc = record.date.astimezone(UTC).replace(tzinfo=None)
+def stored_fields(record: Record) -> dict[str, Any]:
+    """What a search result shows of a record: the same keys and types from every engine."""
     return {
         "id": record.id,
         "kind": record.kind.value,
         "source": record.source.value,
         "direction": record.direction.value,
-        "unlinked": "yes" if record.client and not record.contract else "no",
         "contract": record.contract or "",
         "client": record.client or "",
         "milestone": record.milestone or "",
-        "from": address_tokens([record.sender]) if record.sender else "",
-        "to": address_tokens(record.recipients),
         "subject": record.subject[:MAX_STORED],
         "body": record.text[:MAX_STORED],
         "attachment": " ".join(record.attachments)[:MAX_STORED],
-        "attachment_text": attachment_text[:MAX_INDEXED],
-        "fulltext": fulltext[:MAX_INDEXED],
-        "date": utc,
         "date_iso": record.date.isoformat(),
         "origin": origin_text(record.origin),
         "sender": record.sender,
@@ -111,134 +126,32 @@ def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -
     }
 
 
-class Index:
-    """A Whoosh index in one directory."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def exists(self) -> bool:
-        """Whether an index has been created here (damaged or not: opening tells)."""
-        return self.directory.is_dir() and any(self.directory.glob("_MAIN_*.toc"))
-
-    def create(self) -> None:
-        """Create an empty index (replacing whatever is there)."""
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
-        self.directory.mkdir(mode=0o700, parents=True)
-        index.create_in(str(self.directory), make_schema())
-
-    def _open(self) -> index.Index:
-        if not self.exists():
-            raise IndexingError(
-                f"no search index at {self.directory}; run 'corrlog sync' or 'corrlog reindex'"
-            )
-        try:
-            return index.open_dir(str(self.directory))
-        except Exception as exc:
-            raise IndexingError(
-                f"the search index at {self.directory} cannot be opened ({exc.__class__.__name__}: "
-                f"{exc}); rebuild it with 'corrlog reindex'"
-            ) from None
-
-    @contextmanager
-    def writer(self) -> Iterator[Writer]:
-        """A batch of writes, committed once at the end (cancelled on error)."""
-        if not self.exists():
-            self.create()
-        ix = self._open()
-        raw = ix.writer()
-        batch = Writer(raw)
-        try:
-            yield batch
-        except BaseException:
-            batch.close_searcher()
-            raw.cancel()
-            raise
-        batch.flush()
-        batch.close_searcher()
-        raw.commit()
-        self._fix_lock_mode()
-
-    def _fix_lock_mode(self) -> None:
-        """Whoosh creates its lock file executable (0700); data files are 0600."""
-        for lock in self.directory.glob("*LOCK"):
-            lock.chmod(0o600)
-
-    @contextmanager
-    def searcher(self) -> Iterator[Searcher]:
-        """A searcher over the committed index."""
-        ix = self._open()
-        with ix.searcher() as s:
-            yield s
-
-    def doc_count(self) -> int:
-        """How many documents the index holds."""
-        with self.searcher() as s:
-            return int(s.doc_count())
-
-    def problem(self, expected: tuple[int, int]) -> str | None:
-        """What is wrong with the index (missing, unreadable, wrong size), or None when healthy.
-
-        `expected` bounds the document count: records committed to the index, and those
-        plus the ones still pending (a crash between the two commits leaves some pending).
-        """
-        if not self.exists():
-            return "the index is missing"
-        try:
-            with self.searcher() as s:
-                count = int(s.doc_count())
-                for hit in s.search(query.Every(), limit=3):
-                    hit.fields()
-        except Exception as exc:
-            return f"the index cannot be read ({exc.__class__.__name__}: {exc})"
-        low, high = expected
-        if not low <= count <= high:
-            return f"the index holds {count} documents but {low} records are archived and indexed"
-        return None
+def utc_naive(when: datetime) -> datetime:
+    """A date as the index keeps it: UTC without a time zone."""
+    return when.astimezone(UTC).replace(tzinfo=None)
 
 
-class Writer:
-    """Adds and replaces documents within one Whoosh commit (the last write of an id wins)."""
+def fulltext_extra(body: str, fulltext: str) -> str:
+    """The part of `fulltext` not already indexed as `body` (each text is analysed once).
 
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-        self._searcher: Any = None
-        self._pending: dict[str, dict[str, Any]] = {}
-        self._deleted: set[str] = set()
+    `fulltext:` queries search body and this remainder together (see `build_query`).
+    """
+    if body and fulltext.startswith(body):
+        return fulltext[len(body) :]
+    return fulltext
 
-    def _shared_searcher(self) -> Any:
-        if self._searcher is None:
-            self._searcher = self._raw.searcher()
-        return self._searcher
 
-    def add(
-        self, record: Record, *, replace: bool, attachment_text: str = "", fulltext: str = ""
-    ) -> None:
-        """Add a record's document; `replace` first removes the committed one with the same id."""
-        if replace or record.id in self._pending:
-            self._deleted.add(record.id)
-        self._pending[record.id] = to_document(record, attachment_text, fulltext)
+def plain_snippet(body: str) -> str:
+    """The snippet shown when no word of the query is in the text: its start, unmarked."""
+    return " ".join(body.split())[:SNIPPET_CHARS]
 
-    def delete(self, record_id: str) -> None:
-        """Remove a record's document (no-op when absent)."""
-        self._pending.pop(record_id, None)
-        self._deleted.add(record_id)
 
-    def flush(self) -> None:
-        """Hand the batch to Whoosh: deletions first (one shared searcher), then additions."""
-        for record_id in sorted(self._deleted):
-            self._raw.delete_by_term("id", record_id, searcher=self._shared_searcher())
-        for document in self._pending.values():
-            self._raw.add_document(**document)
-        self._deleted.clear()
-        self._pending.clear()
-
-    def close_searcher(self) -> None:
-        """Release the searcher used for deletions."""
-        if self._searcher is not None:
-            self._searcher.close()
-            self._searcher = None
+def read_error(directory: Path, exc: BaseException) -> IndexingError:
+    """The error for an index that cannot be read (a damaged segment, a missing file...)."""
+    return IndexingError(
+        f"the search index at {directory} cannot be read ({exc.__class__.__name__}); "
+        "rebuild it with 'corrlog reindex'"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,13 +189,6 @@ class SearchResult:
 
     hits: list[Hit] = field(default_factory=list)
     total: int = 0
-
-
-class _MarkFormatter(highlight.Formatter):  # type: ignore[misc]
-    between = " … "
-
-    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
-        return f"{MARK_START}{highlight.get_text(text, token, replace)}{MARK_END}"
 
 
 _FIELD_REF = re.compile(r"(?<![\w\"\\])([A-Za-z_][\w-]*):")
@@ -357,8 +263,8 @@ _DATE_CLAUSE = re.compile(r"date:(\[[^\]]*\]|\S+)", re.I)
 _DATE_HINT = "write dates like 2026-01-31, ranges like date:[2026-01-01 to 2026-02-01]"
 
 
-def _parser() -> MultifieldParser:
-    parser = MultifieldParser(list(DEFAULT_FIELDS), make_schema())
+def _parser(stem: bool = True) -> MultifieldParser:
+    parser = MultifieldParser(list(DEFAULT_FIELDS), make_schema(stem=stem))
     parser.add_plugin(DateParserPlugin(free=False))
     return parser
 
@@ -393,8 +299,12 @@ def _is_null(parsed: query.Query) -> bool:
     return isinstance(parsed, type(query.NullQuery))
 
 
-def parse_query(text: str) -> query.Query:
-    """Parse a user query (Whoosh syntax); QueryError with a hint when it makes no sense."""
+def parse_query(text: str, *, stem: bool = True) -> query.Query:
+    """Parse a user query (Whoosh syntax); QueryError with a hint when it makes no sense.
+
+    With `stem=False` the leaves carry the user's words (lower-cased, not stemmed, stop
+    words kept) for an engine that analyses them itself; validation is the same.
+    """
     stripped = text.strip()
     if not stripped or stripped == "*":
         return query.Every()
@@ -420,7 +330,7 @@ def parse_query(text: str) -> query.Query:
             f"cannot make sense of query {_quote(text)}; check operators (AND, OR, NOT) and "
             "dates (date:2026-01-31 or date:[2026-01-01 to 2026-02-01])"
         )
-    return parsed
+    return parsed if stem else _parse(_parser(stem=False), _lower_fields(stripped), stripped)
 
 
 def _filters(request: SearchRequest) -> list[query.Query]:
@@ -445,43 +355,94 @@ def _filters(request: SearchRequest) -> list[query.Query]:
     return parts
 
 
-def _snippet(hit: Any, fields: dict[str, Any]) -> str:
-    for name in ("body", "subject"):
-        marked = hit.highlights(name, top=2, minscore=1) if fields.get(name) else ""
-        if marked:
-            return str(marked)
-    return " ".join(str(fields.get("body", "")).split())[:160]
+def _widen_fulltext(parsed: query.Query) -> query.Query:
+    """`fulltext:x` means body or the rest of the full text (each indexed once)."""
+    if not parsed.is_leaf():
+        return parsed.apply(_widen_fulltext)
+    if getattr(parsed, "fieldname", None) != "fulltext":
+        return parsed
+    body = copy.copy(parsed)
+    body.fieldname = "body"
+    return query.Or([body, parsed])
 
 
-def search(idx: Index, request: SearchRequest) -> SearchResult:
-    """Run a search and return its hits (newest first when sorting by date)."""
-    parsed = parse_query(request.text)
+def build_query(request: SearchRequest, *, stem: bool = True) -> query.Query:
+    """The whole request (query text and filters) as one Whoosh query tree."""
+    parsed = _widen_fulltext(parse_query(request.text, stem=stem))
     filters = _filters(request)
-    combined = query.And([parsed, *filters]) if filters else parsed
-    try:
-        return _run_search(idx, request, combined)
-    except (IndexingError, QueryError):
-        raise
-    except (
-        Exception
-    ) as exc:  # a damaged segment surfaces here as OSError, EOFError, struct.error...
-        raise IndexingError(
-            f"the search index at {idx.directory} cannot be read ({exc.__class__.__name__}); "
-            "rebuild it with 'corrlog reindex'"
-        ) from None
+    return query.And([parsed, *filters]) if filters else parsed
 
 
-def _run_search(idx: Index, request: SearchRequest, combined: query.Query) -> SearchResult:
-    with idx.searcher() as searcher:
-        kwargs: dict[str, Any] = {"limit": request.limit, "terms": True}
-        if request.sort == "date":
-            kwargs.update(sortedby="date", reverse=True)
-        results = searcher.search(combined, **kwargs)
-        results.formatter = _MarkFormatter()
-        results.fragmenter = highlight.ContextFragmenter(maxchars=200, surround=40)
-        hits = []
-        for hit in results:
-            stored = dict(hit.fields())
-            score = float(hit.score) if hit.score is not None and request.sort != "date" else None
-            hits.append(Hit(fields=stored, score=score, marked_snippet=_snippet(hit, stored)))
-        return SearchResult(hits=hits, total=len(results))
+class IndexBatch(Protocol):
+    """Writes within one commit of an index."""
+
+    def add(
+        self, record: Record, *, replace: bool, attachment_text: str = "", fulltext: str = ""
+    ) -> None:
+        """Add a record's document; `replace` first removes the committed one with its id."""
+
+    def delete(self, record_id: str) -> None:
+        """Remove a record's document (no-op when absent)."""
+
+
+class SearchIndex(Protocol):
+    """A full-text index in one directory; what every engine provides.
+
+    Implementations keep a warm searcher between `search()` calls, refresh it when a newer
+    commit exists, and allow searches from several threads while one thread writes.
+    """
+
+    directory: Path
+
+    def exists(self) -> bool:
+        """Whether an index has been created here (damaged or not: opening tells)."""
+
+    def create(self) -> None:
+        """Create an empty index (replacing whatever is there)."""
+
+    def writer(self) -> AbstractContextManager[IndexBatch]:
+        """A batch of writes, committed once at the end (cancelled on error)."""
+
+    def doc_count(self) -> int:
+        """How many documents the index holds."""
+
+    def problem(self, expected: tuple[int, int]) -> str | None:
+        """What is wrong (missing, unreadable, wrong size), or None; `expected` bounds the count."""
+
+    def stored(self, record_id: str) -> dict[str, Any] | None:
+        """A record's stored fields (as in `Hit.fields`), or None when it is not indexed."""
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Run a search: hits (newest first when sorting by date) and the total."""
+
+
+Index = SearchIndex  # the name callers used before engines were pluggable
+
+TANTIVY_MISSING = "the tantivy engine needs the tantivy package: pip install 'corrlog[tantivy]'"
+
+
+def index_dirname(engine: str) -> str:
+    """The folder under the data dir where an engine keeps its index (never shared)."""
+    return "index" if engine == "whoosh" else f"index-{engine}"
+
+
+def open_index(directory: Path, engine: str = "whoosh") -> SearchIndex:
+    """The index of the configured engine in `directory` (only that engine is imported)."""
+    if engine == "whoosh":
+        from corrlog.index_whoosh import WhooshIndex
+
+        return WhooshIndex(directory)
+    if engine == "tantivy":
+        try:
+            importlib.import_module("tantivy")
+        except ImportError:
+            raise ConfigError(TANTIVY_MISSING) from None
+        from corrlog.index_tantivy import TantivyIndex
+
+        return TantivyIndex(directory)
+    raise ConfigError(f"unknown index engine {engine!r}; use one of: {', '.join(ENGINES)}")
+
+
+def search(idx: SearchIndex, request: SearchRequest) -> SearchResult:
+    """Run a search on any engine (the facade callers use)."""
+    return idx.search(request)

@@ -1,0 +1,280 @@
+"""The tantivy engine: the same fields and query language as Whoosh, on a Rust index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from corrlog.errors import IndexingError, QueryError
+from corrlog.index import (
+    MARK_END,
+    MARK_START,
+    MAX_INDEXED,
+    Hit,
+    SearchRequest,
+    SearchResult,
+    address_tokens,
+    build_query,
+    fulltext_extra,
+    plain_snippet,
+    read_error,
+    stored_fields,
+    utc_naive,
+)
+from corrlog.model import Record
+from corrlog.tantivy_query import clamp_date, translate
+
+HEAP_BYTES = 128_000_000  # the writer's memory budget before it writes a segment
+RAW = ("id", "kind", "source", "direction", "unlinked", "contract", "milestone", "from", "to")
+STEMMED = ("subject", "body", "attachment_text", "fulltext")
+NAMES = ("client", "attachment")  # split on punctuation, lower-cased, not stemmed
+STORED = "stored"  # one JSON blob: exactly the fields a Whoosh hit carries
+
+
+def make_schema() -> Any:
+    """The tantivy schema: Whoosh's fields with tantivy's analysers, plus the stored blob."""
+    builder = tantivy.SchemaBuilder()
+    for name in RAW:
+        builder.add_text_field(name, tokenizer_name="raw")
+    for name in STEMMED:
+        builder.add_text_field(name, tokenizer_name="en_stem")
+    for name in NAMES:
+        builder.add_text_field(name, tokenizer_name="default")
+    builder.add_date_field("date", indexed=True, fast=True)
+    builder.add_bytes_field(STORED, stored=True)
+    return builder.build()
+
+
+def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> Any:
+    """The tantivy document for a record (`fulltext` holds only what `body` does not)."""
+    stored = stored_fields(record)
+    doc = tantivy.Document()
+    for name in ("id", "kind", "source", "direction"):
+        doc.add_text(name, stored[name])
+    for name in ("contract", "milestone"):  # keywords, as Whoosh splits them
+        for token in str(stored[name]).lower().split():
+            doc.add_text(name, token)
+    doc.add_text("unlinked", "yes" if record.client and not record.contract else "no")
+    for name, addresses in (("from", [record.sender] if record.sender else []), ("to", None)):
+        for token in address_tokens(record.recipients if addresses is None else addresses).split():
+            doc.add_text(name, token)
+    for name in ("subject", "body", "client", "attachment"):
+        doc.add_text(name, stored[name])
+    doc.add_text("attachment_text", attachment_text[:MAX_INDEXED])
+    doc.add_text("fulltext", fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED])
+    doc.add_date("date", clamp_date(utc_naive(record.date)))
+    doc.add_bytes(STORED, json.dumps(stored, ensure_ascii=False).encode())
+    return doc
+
+
+def _fix_modes(directory: Path) -> None:
+    """tantivy writes with the process umask; the data dir is owner-only (0600/0700)."""
+    directory.chmod(0o700)
+    for path in directory.iterdir():
+        if path.is_file():
+            path.chmod(0o600)
+
+
+class TantivyIndex:
+    """A tantivy index in one directory, with a warm searcher reopened after each commit."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.schema = make_schema()
+        self._lock = threading.Lock()  # guards the swap only: tantivy searchers are thread-safe
+        self._warm: tuple[tuple[int, int, int] | None, Any, Any] | None = None
+
+    @property
+    def _meta(self) -> Path:
+        return self.directory / "meta.json"
+
+    def exists(self) -> bool:
+        """Whether an index has been created here (damaged or not: opening tells)."""
+        return self._meta.is_file()
+
+    def create(self) -> None:
+        """Create an empty index (replacing whatever is there)."""
+        with self._lock:
+            self._warm = None
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(mode=0o700, parents=True)
+        tantivy.Index(self.schema, path=str(self.directory))
+        _fix_modes(self.directory)
+
+    def _open(self) -> Any:
+        if not self.exists():
+            raise IndexingError(
+                f"no search index at {self.directory}; run 'corrlog sync' or 'corrlog reindex'"
+            )
+        try:
+            return tantivy.Index.open(str(self.directory))
+        except Exception as exc:
+            raise IndexingError(
+                f"the search index at {self.directory} cannot be opened ({exc.__class__.__name__}: "
+                f"{exc}); rebuild it with 'corrlog reindex'"
+            ) from None
+
+    @contextmanager
+    def writer(self) -> Iterator[TantivyBatch]:
+        """A batch of writes, committed once at the end (rolled back on error)."""
+        if not self.exists():
+            self.create()
+        try:
+            raw = self._open().writer(heap_size=HEAP_BYTES)
+        except ValueError as exc:
+            raise IndexingError(
+                f"cannot write the search index at {self.directory} ({exc}); "
+                "is another corrlog process writing?"
+            ) from None
+        try:
+            yield TantivyBatch(raw)
+        except BaseException:
+            raw.rollback()
+            raw.wait_merging_threads()
+            raise
+        raw.commit()
+        raw.wait_merging_threads()
+        _fix_modes(self.directory)
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """meta.json is replaced on every commit: its inode, mtime and size say which one."""
+        try:
+            info = self._meta.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
+
+    def _searcher(self) -> tuple[Any, Any]:
+        """The open index and its searcher over the latest commit (reopened after a commit)."""
+        stamp = self._stamp()
+        with self._lock:
+            if self._warm is None or self._warm[0] != stamp:
+                ix = self._open()
+                self._warm = (stamp, ix, ix.searcher())
+            return self._warm[1], self._warm[2]
+
+    def doc_count(self) -> int:
+        """How many documents the index holds."""
+        return int(self._searcher()[1].num_docs)
+
+    def problem(self, expected: tuple[int, int]) -> str | None:
+        """What is wrong with the index (missing, unreadable, wrong size), or None when healthy."""
+        if not self.exists():
+            return "the index is missing"
+        try:
+            _, searcher = self._searcher()
+            count = int(searcher.num_docs)
+            for _score, address in searcher.search(tantivy.Query.all_query(), 3).hits:
+                _stored(searcher.doc(address))
+        except Exception as exc:
+            return f"the index cannot be read ({exc.__class__.__name__}: {exc})"
+        low, high = expected
+        if not low <= count <= high:
+            return f"the index holds {count} documents but {low} records are archived and indexed"
+        return None
+
+    def stored(self, record_id: str) -> dict[str, Any] | None:
+        """A record's stored fields, or None when it is not in the index."""
+        _, searcher = self._searcher()
+        found = searcher.search(tantivy.Query.term_query(self.schema, "id", record_id), 1).hits
+        return _stored(searcher.doc(found[0][1])) if found else None
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Run a search and return its hits (newest first when sorting by date)."""
+        tree = build_query(request, stem=False)
+        try:
+            ix, searcher = self._searcher()
+            return _run_search(ix, searcher, request, translate(ix, self.schema, tree))
+        except (IndexingError, QueryError):
+            raise
+        except Exception as exc:  # a damaged or vanished segment file
+            raise read_error(self.directory, exc) from None
+
+
+class TantivyBatch:
+    """Adds and replaces documents within one tantivy commit (the last write of an id wins)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._added: set[str] = set()
+
+    def add(
+        self, record: Record, *, replace: bool, attachment_text: str = "", fulltext: str = ""
+    ) -> None:
+        """Add a record's document; `replace` first removes the committed one with the same id."""
+        if replace or record.id in self._added:
+            self._raw.delete_documents_by_term("id", record.id)  # only earlier documents
+        self._raw.add_document(to_document(record, attachment_text, fulltext))
+        self._added.add(record.id)
+
+    def delete(self, record_id: str) -> None:
+        """Remove a record's document (no-op when absent)."""
+        self._raw.delete_documents_by_term("id", record_id)
+        self._added.discard(record_id)
+
+
+def _stored(doc: Any) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(bytes(doc.get_first(STORED)))
+    return value
+
+
+def _marked(snippet: Any) -> str:
+    """A tantivy snippet with MARK_START/MARK_END around each match (ranges are in bytes)."""
+    fragment = snippet.fragment().encode()
+    out, last = [], 0
+    for span in snippet.highlighted():
+        out += [fragment[last : span.start], MARK_START.encode()]
+        out += [fragment[span.start : span.end], MARK_END.encode()]
+        last = span.end
+    out.append(fragment[last:])
+    return b"".join(out).decode(errors="replace")
+
+
+class _Snippets:
+    """Snippets for one search: the body's matches, else the subject's, else its start."""
+
+    def __init__(self, searcher: Any, schema: Any, translated: Any) -> None:
+        self._generators = []
+        for name in ("body", "subject"):
+            generator = tantivy.SnippetGenerator.create(searcher, translated, schema, name)
+            generator.set_max_num_chars(200)
+            self._generators.append((name, generator))
+
+    def __call__(self, fields: dict[str, Any]) -> str:
+        for name, generator in self._generators:
+            if not fields.get(name):
+                continue
+            doc = tantivy.Document()
+            doc.add_text(name, fields[name])
+            snippet = generator.snippet_from_doc(doc)
+            if snippet.highlighted():
+                return _marked(snippet)
+        return plain_snippet(str(fields.get("body", "")))
+
+
+def _run_search(ix: Any, searcher: Any, request: SearchRequest, translated: Any) -> SearchResult:
+    by_date = request.sort == "date"
+    kwargs: dict[str, Any] = {"count": True}
+    if by_date:
+        kwargs.update(order_by_field="date", order=tantivy.Order.Desc)
+    found = searcher.search(translated, max(request.limit, 1), **kwargs)
+    snippets = _Snippets(searcher, ix.schema, translated)
+    hits = []
+    for score, address in found.hits[: request.limit]:
+        fields = _stored(searcher.doc(address))
+        hits.append(
+            Hit(
+                fields=fields,
+                score=None if by_date else float(score),
+                marked_snippet=snippets(fields),
+            )
+        )
+    return SearchResult(hits=hits, total=int(found.count or 0))

@@ -1,0 +1,249 @@
+"""The Whoosh engine: documents, batched writes, a warm searcher and highlighted search."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from whoosh import highlight, index, query
+from whoosh.searching import Searcher
+
+from corrlog.errors import IndexingError, QueryError
+from corrlog.index import (
+    MARK_END,
+    MARK_START,
+    MAX_INDEXED,
+    Hit,
+    SearchRequest,
+    SearchResult,
+    address_tokens,
+    build_query,
+    fulltext_extra,
+    make_schema,
+    plain_snippet,
+    read_error,
+    stored_fields,
+    utc_naive,
+)
+from corrlog.model import Record
+
+LIMIT_MB = 256  # one commit may hold thousands of documents (a first sync, a reindex)
+
+
+def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> dict[str, Any]:
+    """The Whoosh document for a record (`fulltext` holds only what `body` does not)."""
+    stored = stored_fields(record)
+    return {
+        **stored,
+        "unlinked": "yes" if record.client and not record.contract else "no",
+        "from": address_tokens([record.sender]) if record.sender else "",
+        "to": address_tokens(record.recipients),
+        "attachment_text": attachment_text[:MAX_INDEXED],
+        "fulltext": fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED],
+        "date": utc_naive(record.date),
+    }
+
+
+class WhooshIndex:
+    """A Whoosh index in one directory, with one warm searcher shared by all searches."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()  # Whoosh searchers are not thread-safe
+        self._searcher: Searcher | None = None
+        self._stamp: tuple[str, int, int] | None = None
+
+    def exists(self) -> bool:
+        """Whether an index has been created here (damaged or not: opening tells)."""
+        return self.directory.is_dir() and any(self.directory.glob("_MAIN_*.toc"))
+
+    def create(self) -> None:
+        """Create an empty index (replacing whatever is there)."""
+        with self._lock:
+            self._drop_searcher()
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(mode=0o700, parents=True)
+        index.create_in(str(self.directory), make_schema())
+
+    def _open(self) -> index.Index:
+        if not self.exists():
+            raise IndexingError(
+                f"no search index at {self.directory}; run 'corrlog sync' or 'corrlog reindex'"
+            )
+        try:
+            return index.open_dir(str(self.directory))
+        except Exception as exc:
+            raise IndexingError(
+                f"the search index at {self.directory} cannot be opened ({exc.__class__.__name__}: "
+                f"{exc}); rebuild it with 'corrlog reindex'"
+            ) from None
+
+    @contextmanager
+    def writer(self) -> Iterator[WhooshBatch]:
+        """A batch of writes, committed once at the end (cancelled on error)."""
+        if not self.exists():
+            self.create()
+        raw = self._open().writer(limitmb=LIMIT_MB)
+        batch = WhooshBatch(raw)
+        try:
+            yield batch
+        except BaseException:
+            batch.close_searcher()
+            raw.cancel()
+            raise
+        batch.flush()
+        batch.close_searcher()
+        raw.commit()
+        self._fix_lock_mode()
+
+    def _fix_lock_mode(self) -> None:
+        """Whoosh creates its lock file executable (0700); data files are 0600."""
+        for lock in self.directory.glob("*LOCK"):
+            lock.chmod(0o600)
+
+    def _current_stamp(self) -> tuple[str, int, int] | None:
+        """The newest table of contents (name, inode, mtime): it changes with every commit."""
+        tocs = sorted(self.directory.glob("_MAIN_*.toc"), key=lambda p: int(p.stem[6:] or 0))
+        if not tocs:
+            return None
+        info = tocs[-1].stat()
+        return tocs[-1].name, info.st_ino, info.st_mtime_ns
+
+    def _drop_searcher(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+        self._searcher, self._stamp = None, None
+
+    def _warm(self) -> Searcher:
+        """The shared searcher, reopened when a newer commit exists (call with the lock held)."""
+        stamp = self._current_stamp() if self.directory.is_dir() else None
+        if self._searcher is None or stamp != self._stamp:
+            self._drop_searcher()
+            self._searcher, self._stamp = self._open().searcher(), stamp
+        return self._searcher
+
+    @contextmanager
+    def searcher(self) -> Iterator[Searcher]:
+        """The warm searcher over the latest commit, held exclusively while in use."""
+        with self._lock:
+            yield self._warm()
+
+    def doc_count(self) -> int:
+        """How many documents the index holds."""
+        with self.searcher() as s:
+            return int(s.doc_count())
+
+    def problem(self, expected: tuple[int, int]) -> str | None:
+        """What is wrong with the index (missing, unreadable, wrong size), or None when healthy.
+
+        `expected` bounds the document count: records committed to the index, and those
+        plus the ones still pending (a crash between the two commits leaves some pending).
+        """
+        if not self.exists():
+            return "the index is missing"
+        try:
+            with self.searcher() as s:
+                count = int(s.doc_count())
+                for hit in s.search(query.Every(), limit=3):
+                    hit.fields()
+        except Exception as exc:
+            return f"the index cannot be read ({exc.__class__.__name__}: {exc})"
+        low, high = expected
+        if not low <= count <= high:
+            return f"the index holds {count} documents but {low} records are archived and indexed"
+        return None
+
+    def stored(self, record_id: str) -> dict[str, Any] | None:
+        """A record's stored fields, or None when it is not in the index."""
+        with self.searcher() as s:
+            doc = s.document(id=record_id)
+        return dict(doc) if doc is not None else None
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Run a search and return its hits (newest first when sorting by date)."""
+        combined = build_query(request)
+        try:
+            with self.searcher() as searcher:
+                return _run_search(searcher, request, combined)
+        except (IndexingError, QueryError):
+            raise
+        except Exception as exc:  # a damaged segment: OSError, EOFError, struct.error...
+            raise read_error(self.directory, exc) from None
+
+
+class WhooshBatch:
+    """Adds and replaces documents within one Whoosh commit (the last write of an id wins)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._searcher: Any = None
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._deleted: set[str] = set()
+
+    def _shared_searcher(self) -> Any:
+        if self._searcher is None:
+            self._searcher = self._raw.searcher()
+        return self._searcher
+
+    def add(
+        self, record: Record, *, replace: bool, attachment_text: str = "", fulltext: str = ""
+    ) -> None:
+        """Add a record's document; `replace` first removes the committed one with the same id."""
+        if replace or record.id in self._pending:
+            self._deleted.add(record.id)
+        self._pending[record.id] = to_document(record, attachment_text, fulltext)
+
+    def delete(self, record_id: str) -> None:
+        """Remove a record's document (no-op when absent)."""
+        self._pending.pop(record_id, None)
+        self._deleted.add(record_id)
+
+    def flush(self) -> None:
+        """Hand the batch to Whoosh: deletions first (one shared searcher), then additions."""
+        for record_id in sorted(self._deleted):
+            self._raw.delete_by_term("id", record_id, searcher=self._shared_searcher())
+        for document in self._pending.values():
+            self._raw.add_document(**document)
+        self._deleted.clear()
+        self._pending.clear()
+
+    def close_searcher(self) -> None:
+        """Release the searcher used for deletions."""
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
+
+
+class _MarkFormatter(highlight.Formatter):  # type: ignore[misc]
+    between = " … "
+
+    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
+        return f"{MARK_START}{highlight.get_text(text, token, replace)}{MARK_END}"
+
+
+def _snippet(hit: Any, fields: dict[str, Any]) -> str:
+    for name in ("body", "subject"):
+        marked = hit.highlights(name, top=2, minscore=1) if fields.get(name) else ""
+        if marked:
+            return str(marked)
+    return plain_snippet(str(fields.get("body", "")))
+
+
+def _run_search(searcher: Searcher, request: SearchRequest, combined: query.Query) -> SearchResult:
+    kwargs: dict[str, Any] = {"limit": request.limit, "terms": True}
+    if request.sort == "date":
+        kwargs.update(sortedby="date", reverse=True)
+    results = searcher.search(combined, **kwargs)
+    results.formatter = _MarkFormatter()
+    results.fragmenter = highlight.ContextFragmenter(maxchars=200, surround=40)
+    hits = []
+    for hit in results:
+        stored = dict(hit.fields())
+        score = float(hit.score) if hit.score is not None and request.sort != "date" else None
+        hits.append(Hit(fields=stored, score=score, marked_snippet=_snippet(hit, stored)))
+    return SearchResult(hits=hits, total=len(results))
