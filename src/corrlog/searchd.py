@@ -166,6 +166,7 @@ class SearchServer:
         if not stat.S_ISSOCK(mode):
             raise OSError(f"{self.path} exists and is not a socket")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(1.0)
         try:
             probe.connect(str(self.path))
         except ConnectionRefusedError:
