@@ -2,6 +2,6 @@
 
 import sys
 
-from corrlog.cli import main
+from corrlog.entry import main
 
 sys.exit(main())

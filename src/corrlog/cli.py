@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -21,9 +23,10 @@ from corrlog import logging as corrlog_logging
 from corrlog.config import Settings, load_settings, resolve_config_path
 from corrlog.datadir import DataDir, Session
 from corrlog.errors import ConfigError, CorrlogError, SourceError, UsageError
-from corrlog.index import SearchRequest, search
+from corrlog.index import Index, SearchRequest, SearchResult, search
 from corrlog.ledger import assert_chain_intact
 from corrlog.output import clean, render_ids, render_json, render_table
+from corrlog.searchd import Caller, Reply
 
 if TYPE_CHECKING:
     from corrlog.pipeline import Pipeline
@@ -252,7 +255,7 @@ def sync(app: App, only: str | None) -> None:
         sys.exit(SourceError.exit_code)
 
 
-def _parse_when(value: str | None, *, end: bool) -> datetime | None:
+def _parse_when(value: str | None, *, end: bool, tz: tzinfo | None = None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -263,7 +266,7 @@ def _parse_when(value: str | None, *, end: bool) -> datetime | None:
         ) from None
     if len(value) <= 10:
         parsed = datetime.combine(parsed.date(), time.max if end else time.min)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=local_tz())
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz or local_tz())
 
 
 @cli.command(name="search")
@@ -290,24 +293,15 @@ def _parse_when(value: str | None, *, end: bool) -> datetime | None:
     show_default=True,
 )
 @pass_app
-def search_command(
-    app: App,
-    query: tuple[str, ...],
-    contract: str | None,
-    client: str | None,
-    kind: str | None,
-    since: str | None,
-    until: str | None,
-    limit: int,
-    sort: str,
-    unlinked: bool,
-    fmt: str,
-) -> None:
+def search_command(app: App, /, **options: Any) -> None:
     """Full-text search; QUERY uses Whoosh syntax with mail fields.
 
     Fields: from: to: subject: contract: client: kind: date: attachment:
     milestone: source: direction: id:. Words are ANDed; OR, NOT, "phrases",
     wild* and date ranges work. Dates in queries are UTC.
+
+    While the daemon (corrlog run) is running it answers searches over its
+    socket: the same output, much sooner. Otherwise this process searches.
 
     \b
     Examples:
@@ -316,26 +310,62 @@ def search_command(
       corrlog search 'kind:agreement date:[2026-01-01 to 2026-02-01]' --sort date
       corrlog search --contract acme-site --format json
     """
-    request = SearchRequest(
-        text=" ".join(query),
-        contract=contract,
-        client=client,
-        kind=kind,
-        since=_parse_when(since, end=False),
-        until=_parse_when(until, end=True),
-        limit=limit,
-        sort=sort,
-        unlinked=unlinked,
-    )
+    caller = this_terminal()
+    request = search_request(options, caller.tz)
     with app.datadir.open() as session:
         result = search(session.index, request)
+    click.echo(render_search(result, options["fmt"], caller), nl=False)
+
+
+def this_terminal() -> Caller:
+    """This process's output: colour on a terminal unless NO_COLOR, width, local UTC offset."""
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    offset = local_tz().utcoffset(None)
+    assert offset is not None
+    width = shutil.get_terminal_size((100, 20)).columns
+    return Caller(color, width, int(offset.total_seconds()))
+
+
+def search_request(options: dict[str, Any], tz: tzinfo) -> SearchRequest:
+    """The library request for the search command's parsed options."""
+    return SearchRequest(
+        text=" ".join(options["query"]),
+        contract=options["contract"],
+        client=options["client"],
+        kind=options["kind"],
+        since=_parse_when(options["since"], end=False, tz=tz),
+        until=_parse_when(options["until"], end=True, tz=tz),
+        limit=options["limit"],
+        sort=options["sort"],
+        unlinked=options["unlinked"],
+    )
+
+
+def render_search(result: SearchResult, fmt: str, caller: Caller) -> str:
+    """Everything `corrlog search` prints on stdout for a result."""
     if fmt == "json":
-        click.echo(render_json(result.hits))
-    elif fmt == "ids":
-        if result.hits:
-            click.echo(render_ids(result.hits))
-    else:
-        click.echo(render_table(result.hits, result.total, color=sys.stdout.isatty()))
+        return render_json(result.hits) + "\n"
+    if fmt == "ids":
+        return render_ids(result.hits) + "\n" if result.hits else ""
+    return render_table(result.hits, result.total, caller.color, caller.width) + "\n"
+
+
+def answer_search(idx: Index, argv: list[str], caller: Caller) -> Reply:
+    """The daemon's answer to `corrlog search ARGV`: parsed by this very command, same output."""
+    if {"-h", "--help"}.intersection(argv):
+        return Reply(fallback=True)  # help is printed by click itself: let the client do it
+    try:
+        with click.Context(cli, info_name="corrlog", **cli.context_settings) as parent:
+            ctx = search_command.make_context("search", list(argv), parent=parent)
+            request = search_request(ctx.params, caller.tz)
+            result = search(idx, request)
+            return Reply(stdout=render_search(result, ctx.params["fmt"], caller))
+    except CorrlogError as exc:
+        return Reply(stderr=f"corrlog: error: {exc}\n", exit=exc.exit_code)
+    except click.ClickException as exc:
+        shown = io.StringIO()
+        exc.show(file=shown)
+        return Reply(stderr=shown.getvalue(), exit=exc.exit_code)
 
 
 @cli.command()
@@ -664,7 +694,13 @@ def run(app: App) -> None:
     from corrlog.daemon import Daemon
 
     app.settings  # noqa: B018 - fail fast on a bad config, before anything starts
-    daemon = Daemon(lambda: load_settings(app.config_path), make_pipeline, finish_pass, os.environ)
+    daemon = Daemon(
+        lambda: load_settings(app.config_path),
+        make_pipeline,
+        finish_pass,
+        os.environ,
+        answer_search=answer_search,
+    )
     sys.exit(daemon.run())
 
 

@@ -1,4 +1,4 @@
-"""`corrlog run`: one writer thread fed by watchers (notes, IMAP IDLE, timers); signals; sd_notify."""
+"""`corrlog run`: one writer thread fed by watchers (notes, IMAP IDLE, timers); signals; sd_notify; searches."""
 
 from __future__ import annotations
 
@@ -21,11 +21,14 @@ from corrlog.config import Settings
 from corrlog.datadir import DataDir, Session
 from corrlog.errors import CorrlogError, IntegrityError, SourceError
 from corrlog.idle import IdleWatcher
+from corrlog.index import Index
 from corrlog.ledger import GENESIS, assert_chain_intact
 from corrlog.logging import get_logger
 from corrlog.mailsync import sync_imap, sync_maildir
 from corrlog.pipeline import Pipeline
 from corrlog.sdnotify import SystemdNotifier
+from corrlog.searchd import Caller, Reply, SearchServer
+from corrlog.searchproto import SOCKET_NAME
 from corrlog.sync import relink_threads, sync_notes
 from corrlog.watch import NotesWatcher
 
@@ -94,8 +97,10 @@ class Daemon:
         make_pipeline: Callable[[Settings, Session], Pipeline],
         finish_pass: Callable[[Settings, Pipeline, datetime], None],
         environ: Mapping[str, str],
+        answer_search: Callable[[Index, list[str], Caller], Reply] | None = None,
     ) -> None:
         self._load_settings = load_settings
+        self._answer_search = answer_search
         self._make_pipeline = make_pipeline
         self._finish_pass = finish_pass
         self.settings = load_settings()
@@ -123,6 +128,15 @@ class Daemon:
         datadir.ensure()
         self.log.info("starting", pid=os.getpid(), data_dir=str(self.settings.data_dir))
         self._check_store(datadir)
+        searchd = self._start_search(datadir)
+        try:
+            self._serve(datadir, pulse)
+        finally:
+            if searchd is not None:
+                searchd.stop()
+        return 0
+
+    def _serve(self, datadir: DataDir, pulse: threading.Thread | None) -> None:
         self._sync_all(datadir)
         self._start_watchers()
         self._ready = True
@@ -138,7 +152,16 @@ class Daemon:
             self.systemd.notify("STOPPING=1")
             self._write_status(datadir)
             self.log.info("stopped")
-        return 0
+
+    def _start_search(self, datadir: DataDir) -> SearchServer | None:
+        """Answer searches over `<data_dir>/search.sock` from one index object kept open."""
+        if self._answer_search is None:
+            return None
+        index, answer = Index(datadir.index_dir), self._answer_search
+        server = SearchServer(
+            datadir.root / SOCKET_NAME, lambda argv, caller: answer(index, argv, caller)
+        )
+        return server if server.start() else None
 
     def _check_store(self, datadir: DataDir) -> None:
         """Refuse a broken ledger; rebuild a damaged index from the archive before serving."""

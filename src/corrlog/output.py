@@ -65,11 +65,15 @@ def _highlight(marked: str, color: bool) -> str:
     return text.replace(MARK_START, "*").replace(MARK_END, "*")
 
 
-def render_table(hits: list[Hit], total: int, color: bool) -> str:
-    """Readable rows: id, date, kind, contract, who, subject; then the highlighted snippet."""
+def render_table(hits: list[Hit], total: int, color: bool, width: int | None = None) -> str:
+    """Readable rows: id, date, kind, contract, who, subject; then the highlighted snippet.
+
+    `width` is the terminal's (default: this process's, as shutil sees it).
+    """
     if not hits:
         return "no matches"
-    width = shutil.get_terminal_size((100, 20)).columns
+    if width is None:
+        width = shutil.get_terminal_size((100, 20)).columns
     lines = []
     for hit in hits:
         f = hit.fields
