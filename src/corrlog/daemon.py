@@ -21,7 +21,7 @@ from corrlog.config import Settings
 from corrlog.datadir import DataDir, Session
 from corrlog.errors import CorrlogError, IntegrityError, SourceError
 from corrlog.idle import IdleWatcher
-from corrlog.index import Index
+from corrlog.index import SearchIndex, open_index
 from corrlog.ledger import GENESIS, assert_chain_intact
 from corrlog.logging import get_logger
 from corrlog.mailsync import sync_imap, sync_maildir
@@ -97,7 +97,7 @@ class Daemon:
         make_pipeline: Callable[[Settings, Session], Pipeline],
         finish_pass: Callable[[Settings, Pipeline, datetime], None],
         environ: Mapping[str, str],
-        answer_search: Callable[[Index, list[str], Caller], Reply] | None = None,
+        answer_search: Callable[[SearchIndex, list[str], Caller], Reply] | None = None,
     ) -> None:
         self._load_settings = load_settings
         self._answer_search = answer_search
@@ -157,7 +157,7 @@ class Daemon:
         """Answer searches over `<data_dir>/search.sock` from one index object kept open."""
         if self._answer_search is None:
             return None
-        index, answer = Index(datadir.index_dir), self._answer_search
+        index, answer = open_index(datadir.index_dir, datadir.engine), self._answer_search
         server = SearchServer(
             datadir.root / SOCKET_NAME, lambda argv, caller: answer(index, argv, caller)
         )
