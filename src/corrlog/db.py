@@ -80,6 +80,14 @@ CREATE TABLE IF NOT EXISTS maildir_files (
     PRIMARY KEY (source, key)
 );
 
+-- Maildir `cur`/`new` directories as last fully read: unchanged ones are not listed again.
+CREATE TABLE IF NOT EXISTS maildir_dirs (
+    source   TEXT NOT NULL,
+    dir      TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    PRIMARY KEY (source, dir)
+);
+
 CREATE TABLE IF NOT EXISTS flags (
     contract    TEXT NOT NULL,
     name        TEXT NOT NULL,

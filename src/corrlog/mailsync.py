@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -168,18 +169,20 @@ def sync_maildir(
     report = MailReport(source=f"maildir {source.name}")
     policy = pipeline.policy()
     patterns = sorted(policy.patterns())
-    seen = state.maildir_seen(source.name)
     rescan = bool(set(patterns) - set(state.source_patterns(source.name)))
-    todo = [
-        f for f in maildir.scan(source.path) if f.key not in seen or (rescan and not seen[f.key])
-    ]
+    # Unchanged directories are skipped, except when new client addresses call for a rescan.
+    listing = maildir.Listing({} if rescan else state.maildir_dirs(source.name), time.time_ns())
+    files = list(maildir.scan(source.path, listing))
+    seen = state.maildir_seen(source.name, [f.key for f in files])
+    todo = [f for f in files if f.key not in seen or (rescan and not seen[f.key])]
     with pipeline.parallel(len(todo)):
         _read_and_commit(pipeline, source, todo, policy, report, stop)
     pipeline.flush({})  # what this pass archived becomes searchable now
     if _stopping(stop):
         return report
-    with transaction(pipeline.session.conn):
+    with transaction(pipeline.session.conn):  # every listed file is committed: trust the mtimes
         state.set_source_patterns(source.name, patterns)
+        state.set_maildir_dirs(source.name, listing.seen)
     return report
 
 

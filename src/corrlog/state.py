@@ -167,12 +167,38 @@ class State:
             (account, folder, uidvalidity, last_uid, json.dumps(sorted(patterns))),
         )
 
-    def maildir_seen(self, source: str) -> dict[str, int]:
-        """Maildir message keys already examined, with whether each was captured."""
+    def maildir_seen(self, source: str, keys: list[str] | None = None) -> dict[str, int]:
+        """Maildir message keys already examined (among `keys`, or all), and if captured."""
+        if keys is None:
+            rows = self.conn.execute(
+                "SELECT key, captured FROM maildir_files WHERE source = ?", (source,)
+            )
+            return {row["key"]: int(row["captured"]) for row in rows}
+        seen: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT key, captured FROM maildir_files WHERE source = ? AND key IN ({marks})",  # noqa: S608 - placeholders only
+                (source, *chunk),
+            )
+            seen.update((row["key"], int(row["captured"])) for row in rows)
+        return seen
+
+    def maildir_dirs(self, source: str) -> dict[str, int]:
+        """The mtimes of a source's `cur`/`new` directories when they were last fully read."""
         rows = self.conn.execute(
-            "SELECT key, captured FROM maildir_files WHERE source = ?", (source,)
+            "SELECT dir, mtime_ns FROM maildir_dirs WHERE source = ?", (source,)
         )
-        return {row["key"]: int(row["captured"]) for row in rows}
+        return {row["dir"]: int(row["mtime_ns"]) for row in rows}
+
+    def set_maildir_dirs(self, source: str, dirs: dict[str, int]) -> None:
+        """Remember the directories a completed pass read, replacing what was known."""
+        self.conn.execute("DELETE FROM maildir_dirs WHERE source = ?", (source,))
+        self.conn.executemany(
+            "INSERT INTO maildir_dirs (source, dir, mtime_ns) VALUES (?, ?, ?)",
+            [(source, d, m) for d, m in sorted(dirs.items())],
+        )
 
     def set_maildir_file(self, source: str, key: str, folder: str, captured: bool) -> None:
         """Remember a Maildir message as examined."""
