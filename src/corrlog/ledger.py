@@ -70,12 +70,12 @@ def entry_hash(
     prev_hash: str,
 ) -> str:
     """sha256 over the canonical JSON of an entry's fields, the previous hash included."""
-    canonical = json.dumps(
-        [seq, time, event, sha256, origin, detail, prev_hash],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    canonical = _CANONICAL([seq, time, event, sha256, origin, detail, prev_hash])
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# json.dumps(..., ensure_ascii=False, separators=(",", ":")) without building an encoder per call
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @contextmanager
@@ -135,9 +135,15 @@ class Ledger:
 
     def entries(self, since_seq: int = 0) -> Iterator[Entry]:
         """All entries in order, from `since_seq` on."""
-        cursor = self._conn.execute("SELECT * FROM ledger WHERE seq > ? ORDER BY seq", (since_seq,))
+        cursor = self._conn.cursor()
+        cursor.row_factory = None  # plain tuples: the chain check reads every entry
+        cursor.execute(
+            "SELECT seq, time, event, sha256, origin, detail, prev_hash, hash FROM ledger"
+            " WHERE seq > ? ORDER BY seq",
+            (since_seq,),
+        )
         for row in cursor:
-            yield _row_entry(row)
+            yield Entry(*row)
 
     def for_item(self, sha256: str) -> list[Entry]:
         """Every entry that names this item."""
@@ -157,21 +163,30 @@ class Ledger:
 
 def assert_chain_intact(ledger: Ledger) -> None:
     """Refuse to go on (IntegrityError naming the first break) when the chain is broken."""
-    for problem in chain_problems(ledger.entries()):
+    for problem in chain_problems(ledger.entries(), stop_at_first=True):
         raise IntegrityError(
             f"{problem}; corrlog will not append to a broken ledger. Run 'corrlog verify' to see "
             "every problem, and restore corrlog.db from a backup"
         )
 
 
-def chain_problems(entries: Iterator[Entry]) -> Iterator[str]:
+def chain_problems(entries: Iterator[Entry], *, stop_at_first: bool = False) -> Iterator[str]:
     """Walk the chain and describe every broken link or altered entry (pure)."""
     prev_hash, expected_seq = GENESIS, 1
     for entry in entries:
+        if (
+            entry.seq == expected_seq
+            and entry.prev_hash == prev_hash
+            and entry.hash == entry.expected_hash()
+        ):
+            prev_hash, expected_seq = entry.hash, entry.seq + 1
+            continue
         if entry.seq != expected_seq:
             yield f"ledger entry {entry.seq}: expected sequence number {expected_seq} (entries missing)"
         if entry.prev_hash != prev_hash:
             yield f"ledger entry {entry.seq}: previous-hash link broken (an earlier entry was changed or removed)"
         if entry.hash != entry.expected_hash():
             yield f"ledger entry {entry.seq}: contents do not match its hash (entry altered)"
+        if stop_at_first:
+            return
         prev_hash, expected_seq = entry.hash, entry.seq + 1
