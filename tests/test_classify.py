@@ -314,13 +314,14 @@ _WORDS = (
     "progress", "done", "this", "week", "delivered", "can", "is", "deal", "confirmed",
     "scope", "attached", "drafts", "spent", "3h", "on", "pending", "?", ".", "!", ",",
     "\n", "hi", "go", "ahead", "proceed", "fixed", "price", "ready", "for", "review",
+    "AGREED", "Approved", "DONE", "Progress", "Déjà", "ÉTÉ", "We'RE", "In", "SIGNED",
 )  # fmt: skip
 
 
 def _exact(rules: ClassifyRules) -> ClassifyRules:
     """The same rules with the prefilter switched off (every sentence checked pattern by pattern)."""
     exact = ClassifyRules(agreement=rules.agreement, update=rules.update)
-    object.__setattr__(exact, "_any", (None, None))
+    object.__setattr__(exact, "_prefilters", (None, None, None))
     return exact
 
 
@@ -365,10 +366,22 @@ def test_prefilter_changes_no_verdict_on_the_labelled_set() -> None:
         assert kind is expected
 
 
+def test_lowered_matching_only_where_case_folding_cannot_differ() -> None:
+    """Default patterns match lowered ASCII text fast; upper-case or accented ones keep re.I."""
+    assert all(f is not None and f.lowered is not None for f in DEFAULT_RULES._prefilters)
+    for pattern, text in ((r"SOW signed", "the sow SIGNED today."), (r"approuvé", "APPROUVÉ.")):
+        rules = ClassifyRules.from_config([pattern], [])
+        assert rules._prefilters[1] is not None and rules._prefilters[1].lowered is None
+        kind, _ = classify(
+            subject="", new_text=text, direction=Direction.OUT, declared=None, rules=rules
+        )
+        assert kind is Kind.AGREEMENT
+
+
 def test_patterns_with_backreferences_are_not_combined() -> None:
     """A backreference would shift in one alternation: such rules skip the prefilter and still work."""
     rules = ClassifyRules.from_config([r"(\w+) and \1 agreed"], None)
-    assert rules._any[0] is None
+    assert rules._prefilters[1] is None
     kind, _ = classify(
         subject="", new_text="Bob and Bob agreed.", direction=Direction.OUT, declared=None,
         rules=rules,

@@ -109,7 +109,7 @@ class ClassifyRules:
     _compiled: tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]] = field(
         init=False, repr=False, compare=False
     )
-    _any: tuple[re.Pattern[str] | None, re.Pattern[str] | None] = field(
+    _prefilters: tuple[Prefilter | None, Prefilter | None, Prefilter | None] = field(
         init=False, repr=False, compare=False
     )
 
@@ -117,7 +117,12 @@ class ClassifyRules:
         """Compile every pattern up front so a bad one fails at construction, by name."""
         compiled = (_compile_all(self.agreement), _compile_all(self.update))
         object.__setattr__(self, "_compiled", compiled)
-        object.__setattr__(self, "_any", (_combine(self.agreement), _combine(self.update)))
+        prefilters = (
+            Prefilter.build((*self.agreement, *self.update)),
+            Prefilter.build(self.agreement),
+            Prefilter.build(self.update),
+        )
+        object.__setattr__(self, "_prefilters", prefilters)
 
     @classmethod
     def from_config(cls, agreement: list[str] | None, update: list[str] | None) -> ClassifyRules:
@@ -133,24 +138,50 @@ def _compile_all(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 
 
 _BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+_ESCAPE_OR_GROUP_NAME = re.compile(r"\\.|\(\?P[<=]")
 
 
-def _combine(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One alternation of all patterns: a sentence it misses matches none of them.
+@dataclass(frozen=True, slots=True)
+class Prefilter:
+    """One alternation of many patterns: a sentence it misses matches none of them.
 
     It only picks the sentences worth the exact, pattern-by-pattern check (one C-level scan
-    instead of one per pattern). None when the patterns cannot be combined safely
-    (backreferences, inline flags); the exact check then reads every sentence.
+    instead of one per pattern). Case-insensitive matching is the slow part of `re`, so
+    ASCII sentences are lowered and matched case-sensitively when that is provably the same:
+    the patterns hold no upper-case or non-ASCII letters outside escapes.
     """
-    if not patterns or any(_BACKREFERENCE.search(p) for p in patterns):
-        return None
-    try:
+
+    caseless: re.Pattern[str]
+    lowered: re.Pattern[str] | None
+
+    @classmethod
+    def build(cls, patterns: tuple[str, ...]) -> Prefilter | None:
+        """The prefilter, or None when the patterns cannot be combined safely (backreferences,
+        inline flags): the exact check then reads every sentence."""
+        if not patterns or any(_BACKREFERENCE.search(p) for p in patterns):
+            return None
         # One lookbehind for all: only word starts try the alternatives (4x faster than a
         # lookbehind per alternative); backtracking makes it the union of the patterns.
         alternatives = "|".join(f"(?:{p})" for p in patterns)
-        return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
-    except re.error:
-        return None
+        source = rf"(?<!\w)(?:{alternatives})(?!\w)"
+        try:
+            caseless = re.compile(source, re.IGNORECASE)
+            lowered = re.compile(source) if all(map(_lowercase_safe, patterns)) else None
+        except re.error:
+            return None
+        return cls(caseless, lowered)
+
+    def hits(self, sentence: str, lowered: str | None) -> bool:
+        """Whether any pattern matches; `lowered` is the sentence lowered when it is ASCII."""
+        if lowered is not None and self.lowered is not None:
+            return self.lowered.search(lowered) is not None
+        return self.caseless.search(sentence) is not None
+
+
+def _lowercase_safe(pattern: str) -> bool:
+    """Whether the pattern matches lowered ASCII text exactly as it matches any case with re.I."""
+    letters = [c for c in _ESCAPE_OR_GROUP_NAME.sub("", pattern) if c.isalpha()]
+    return all(c.isascii() and c.islower() for c in letters)
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -259,9 +290,7 @@ def _by_patterns(
     sentences: list[str], direction: Direction, rules: ClassifyRules
 ) -> tuple[Kind, str]:
     agreement, update = rules._compiled
-    any_agreement, any_update = rules._any
-    wanted_a = _candidates(sentences, any_agreement)
-    wanted_u = _candidates(sentences, any_update)
+    wanted_a, wanted_u = _candidates(sentences, rules)
     if not wanted_a and not wanted_u:
         return Kind.MESSAGE, "no pattern"
     statements_a = [s for s in wanted_a if not _is_question(s)]
@@ -280,11 +309,21 @@ def _by_patterns(
     return Kind.MESSAGE, "no pattern"
 
 
-def _candidates(sentences: list[str], combined: re.Pattern[str] | None) -> list[str]:
-    """The sentences in which at least one pattern matches (all of them without a combination)."""
-    if combined is None:
-        return sentences
-    return [s for s in sentences if combined.search(s)]
+def _candidates(sentences: list[str], rules: ClassifyRules) -> tuple[list[str], list[str]]:
+    """The sentences in which an agreement / an update pattern may match (all, unfiltered)."""
+    either, agreement, update = rules._prefilters
+    if either is None or agreement is None or update is None:
+        return sentences, sentences
+    wanted_a, wanted_u = [], []
+    for sentence in sentences:
+        lowered = sentence.lower() if sentence.isascii() else None
+        if not either.hits(sentence, lowered):
+            continue
+        if agreement.hits(sentence, lowered):
+            wanted_a.append(sentence)
+        if update.hits(sentence, lowered):
+            wanted_u.append(sentence)
+    return wanted_a, wanted_u
 
 
 def _first_hit(
