@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from corrlog.archive import Archive, ArchiveError, sha256_hex
+from corrlog.archive import SYNCFS, Archive, ArchiveError, sha256_hex
 
 DATA = b"From: bob@acme.example\r\n\r\nHello\r\n"
 DIGEST = hashlib.sha256(DATA).hexdigest()
@@ -159,14 +159,49 @@ def test_put_many_stores_a_batch_in_order_once_each(archive: Archive) -> None:
     assert len(files_under(archive.root)) == 3
 
 
-def test_put_many_fsyncs_each_bucket_once(
+def test_put_many_without_syncfs_fsyncs_each_bucket_once(
     archive: Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Renames are made durable per directory, once per batch, not once per object."""
+    """Without syncfs: each object fsynced, each bucket directory once per batch."""
     synced: list[Path] = []
+    monkeypatch.setattr("corrlog.archive.SYNCFS", None)
     monkeypatch.setattr("corrlog.archive._fsync_dir", synced.append)
     batch = [f"message {n}".encode() for n in range(300)]
     archive.put_many(batch)
     buckets = {archive.path(sha256_hex(d)).parent for d in batch}
     assert sorted(synced) == sorted(buckets)
     assert len(synced) < len(batch)
+    assert [archive.get(sha256_hex(d)) for d in batch] == batch
+
+
+@pytest.mark.skipif(SYNCFS is None, reason="syncfs(2) needs Linux >= 5.8")
+def test_put_many_with_syncfs_flushes_twice_per_batch(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temp files flushed before any rename, renames flushed before returning: two calls."""
+    calls: list[int] = []
+    real = SYNCFS
+
+    def spy(fd: int) -> None:
+        calls.append(len(files_under(archive.root / "tmp")))
+        real(fd)
+
+    monkeypatch.setattr("corrlog.archive.SYNCFS", spy)
+    batch = [f"message {n}".encode() for n in range(50)]
+    archive.put_many(batch)
+    assert calls == [50, 0]  # first with every temp file written, then after every rename
+    assert [archive.get(sha256_hex(d)) for d in batch] == batch
+
+
+def test_put_many_failing_flush_leaves_no_object_and_no_temp_file(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error from the flush: ArchiveError, nothing half-stored, no temp files left."""
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("corrlog.archive.SYNCFS", failing)
+    with pytest.raises(ArchiveError, match="Input/output error"):
+        archive.put_many([b"one", b"two"])
+    assert files_under(archive.root) == []

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import os
+import platform
 import re
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from corrlog.errors import CorrlogError
@@ -52,23 +55,19 @@ class Archive:
         return self.put_many([data])[0]
 
     def put_many(self, items: list[bytes]) -> list[str]:
-        """Store a batch durably and return the hashes, in order.
-
-        Each new object is written to a temp file and fsynced, renamed into its bucket, and
-        each bucket touched is fsynced once at the end (not once per object): when this
-        returns, every object survives a crash.
-        """
+        """Store a batch durably and return the hashes, in order; when this returns, every
+        object survives a crash (objects already stored are not written again)."""
         digests = [sha256_hex(data) for data in items]
-        touched: set[Path] = set()
+        todo: dict[Path, bytes] = {}
+        for digest, data in zip(digests, items, strict=True):
+            target = self.path(digest)
+            if target not in todo and not target.exists():
+                todo[target] = data
         try:
-            for digest, data in zip(digests, items, strict=True):
-                target = self.path(digest)
-                if target.exists():
-                    continue
-                self._write_atomically(target, data)
-                touched.add(target.parent)
-            for directory in sorted(touched):
-                _fsync_dir(directory)
+            if len(todo) > 1 and SYNCFS is not None:
+                self._put_batch(todo, SYNCFS)
+            else:
+                self._put_each(todo)
         except OSError as exc:
             raise ArchiveError(
                 f"cannot write to the archive at {self.root}: {exc.strerror}; "
@@ -76,21 +75,49 @@ class Archive:
             ) from None
         return digests
 
-    def _write_atomically(self, target: Path, data: bytes) -> None:
-        """Temp file, fsync, rename; the caller fsyncs the target's directory."""
-        target.parent.mkdir(mode=0o700, exist_ok=True)
+    def _put_each(self, todo: dict[Path, bytes]) -> None:
+        """Temp file, fsync, rename per object; each bucket directory fsynced once at the end."""
+        for target, data in todo.items():
+            tmp = self._write_tmp(data, sync=True)
+            _move(tmp, target)
+        for directory in sorted({target.parent for target in todo}):
+            _fsync_dir(directory)
+
+    def _put_batch(self, todo: dict[Path, bytes], syncfs: Callable[[int], None]) -> None:
+        """All temp files, one syncfs (their bytes are on disk), all renames, one more syncfs.
+
+        Two flushes of the file system per batch instead of two fsyncs per object; a rename
+        that survives a crash always points at complete bytes.
+        """
+        written: list[tuple[Path, Path]] = []
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            for target, data in todo.items():
+                written.append((self._write_tmp(data, sync=False), target))
+            syncfs(fd)
+            for tmp, target in written:
+                _move(tmp, target)
+            syncfs(fd)
+        finally:
+            os.close(fd)
+            for tmp, _target in written:  # left only when something failed
+                tmp.unlink(missing_ok=True)
+
+    def _write_tmp(self, data: bytes, *, sync: bool) -> Path:
+        """A complete temp file (0600) holding `data`; removed again if writing fails."""
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if sync:
+                    os.fsync(handle.fileno())
             Path(tmp_name).chmod(0o600)
-            Path(tmp_name).replace(target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 Path(tmp_name).unlink()
             raise
+        return Path(tmp_name)
 
     def get(self, sha256: str) -> bytes:
         """The stored bytes; ArchiveError when missing."""
@@ -112,6 +139,36 @@ class Archive:
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+def _move(tmp: Path, target: Path) -> None:
+    """Rename a finished temp file to its place (creating the bucket directory)."""
+    target.parent.mkdir(mode=0o700, exist_ok=True)
+    tmp.replace(target)
+
+
+def _linux_syncfs() -> Callable[[int], None] | None:
+    """syncfs(2) on Linux >= 5.8 (older kernels do not report writeback errors through it)."""
+    release = platform.release().split(".")
+    if sys.platform != "linux" or not all(x.isdigit() for x in release[:2]):
+        return None
+    if (int(release[0]), int(release[1])) < (5, 8):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes, function.restype = [ctypes.c_int], ctypes.c_int
+
+    def syncfs(fd: int) -> None:
+        if function(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+
+    return syncfs
+
+
+SYNCFS = _linux_syncfs()
 
 
 def _fsync_dir(directory: Path) -> None:
