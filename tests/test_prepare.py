@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC
 from pathlib import Path
 
@@ -88,3 +91,43 @@ def test_a_killed_worker_means_parsing_in_process_not_a_lost_message(
         assert prep.submit(raws)() == expected
     finally:
         prep.close()
+
+
+PARENT = """
+import sys
+from corrlog.prepare import Preparer
+from corrlog.rules.classify import DEFAULT_RULES
+if __name__ == "__main__":
+    prep = Preparer(frozenset(), DEFAULT_RULES, workers=2)
+    prep.start()
+    prep.submit([b"Subject: x\\r\\n\\r\\nhello"] * 200)()
+    print(" ".join(map(str, prep._pool._processes)), flush=True)
+    sys.stdin.read()  # wait to be killed
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the process running a pass leaves no orphaned parse workers behind."""
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    workers = [int(pid) for pid in parent.stdout.readline().split()]
+    assert workers and all(map(alive, workers))
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10 * prepare.ORPHAN_CHECK
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(alive, workers))

@@ -320,7 +320,8 @@ def _sync_folder(
         old_uids = conn.uids_upto(last_uid)
         _fetch(pipeline, conn, selected.uidvalidity, old_uids, policy, report, last_uid, stop)
     new_uids = conn.uids_after(last_uid)
-    _fetch(pipeline, conn, selected.uidvalidity, new_uids, policy, report, None, stop)
+    with pipeline.parallel(len(new_uids)):
+        _fetch(pipeline, conn, selected.uidvalidity, new_uids, policy, report, None, stop)
     if _stopping(stop):
         return
     if cursor is None or set(patterns) != set(old_patterns):
@@ -390,7 +391,8 @@ def _fetch(
                 old = state.imap_cursor(account.name, folder, uidvalidity)
                 state.set_imap_cursor(account.name, folder, uidvalidity, top, old[1] if old else [])
 
-        pipeline.stage(commit_items(pipeline, items, report, advance))
+        prepared = _prepare_new(pipeline, items)()
+        pipeline.stage(commit_items(pipeline, items, report, advance, prepared))
         get_logger(source="imap", account=account.name, folder=folder).info(
             "batch synced", upto_uid=top, fetched=len(items)
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -18,13 +20,24 @@ from corrlog.rules.classify import ClassifyRules
 # costs more than it saves: the daemon's everyday passes stay in-process.
 POOL_THRESHOLD = 1_000
 CHUNK = 32  # messages per task sent to a worker
+ORPHAN_CHECK = 1.0  # seconds between a worker's checks that its parent is alive
 
 _context: tuple[frozenset[str], ClassifyRules] | None = None
 
 
-def _init_worker(me: frozenset[str], agreement: tuple[str, ...], update: tuple[str, ...]) -> None:
+def _init_worker(
+    parent: int, me: frozenset[str], agreement: tuple[str, ...], update: tuple[str, ...]
+) -> None:
     global _context
     _context = (me, ClassifyRules(agreement=agreement, update=update))
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker within a second of its parent's death (kill -9 leaves no orphans)."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK)
+    os._exit(0)
 
 
 def _prepare_in_worker(raw: bytes) -> Prepared:
@@ -58,7 +71,7 @@ class Preparer:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.me, self.rules.agreement, self.rules.update),
+            initargs=(os.getpid(), self.me, self.rules.agreement, self.rules.update),
         )
 
     def close(self) -> None:
