@@ -669,3 +669,44 @@ def test_dates_far_from_now_are_indexed(tmp_path: Path, engine: str) -> None:
     assert {"future"} == ids(index, "date:[9000-01-01 to]")
     assert {"ancient"} == ids(index, "date:[to 1000-01-01]")
     assert "0001-01-02T00:00:00+00:00" == index.stored("ancient")["date_iso"]  # type: ignore[index]
+
+
+# Whoosh: top-level date ranges are applied to the date column, with the same results
+
+
+def test_whoosh_date_filter_matches_whoosh_daterange(tmp_path: Path) -> None:
+    """Bounds, exclusive ends and open ends: the column filter returns what DateRange returns."""
+    from whoosh import query
+
+    from corrlog.index_whoosh import split_dates
+
+    index = open_index(tmp_path / "ix", "whoosh")
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    records = [
+        mail(f"r{n:02}", start + timedelta(hours=7 * n), f"Day {n}", f"word{n % 3} text", n)
+        for n in range(60)
+    ]
+    with index.writer() as writer:
+        for record in records:
+            writer.add(record, replace=False)
+    queries = [
+        "date:[2026-03-03 to 2026-03-09]",
+        "date:[2026-03-05 to]",
+        "date:[to 2026-03-04]",
+        "date:2026-03-10",
+        "word1 date:[2026-03-02 to 2026-03-12]",
+        "(word0 OR word2) date:[2026-03-06 to 2026-03-08]",
+    ]
+    for text in queries:
+        parsed = parse_query(text)
+        _rest, ranges = split_dates(parsed)
+        assert ranges, text
+        with index.searcher() as searcher:  # type: ignore[attr-defined]
+            plain = searcher.search(parsed, limit=None)
+            expected = {hit["id"] for hit in plain}
+        got = search(index, SearchRequest(text, limit=100, sort="date"))
+        assert {hit.fields["id"] for hit in got.hits} == expected, text
+        assert got.total == len(expected), text
+        dates = [hit.fields["date_iso"] for hit in got.hits]
+        assert dates == sorted(dates, reverse=True)
+    assert split_dates(query.Term("body", "x")) == (query.Term("body", "x"), [])

@@ -234,10 +234,63 @@ def _snippet(hit: Any, fields: dict[str, Any]) -> str:
     return plain_snippet(str(fields.get("body", "")))
 
 
+def _is_date_range(q: query.Query) -> bool:
+    return isinstance(q, query.NumericRange) and q.fieldname == "date"
+
+
+def _conjuncts(q: query.Query) -> list[query.Query]:
+    """The parts of a top-level AND (nested ANDs flattened), or the query itself."""
+    if isinstance(q, query.And):
+        return [part for sub in q.subqueries for part in _conjuncts(sub)]
+    return [q]
+
+
+def split_dates(q: query.Query) -> tuple[query.Query, list[query.NumericRange]]:
+    """(the query without its top-level date ranges, those ranges).
+
+    Whoosh runs a DateRange by expanding it into the numeric terms it spans and merging
+    their postings in Python: seconds on a large index. A top-level date range is a
+    filter, so it is applied to the date column instead (see `_dated_docs`).
+    """
+    parts = _conjuncts(q)
+    ranges = [p for p in parts if _is_date_range(p)]
+    if not ranges:
+        return q, []
+    rest = [p for p in parts if not _is_date_range(p)]
+    if not rest:
+        return query.Every(), ranges
+    return (rest[0] if len(rest) == 1 else query.And(rest)), ranges
+
+
+def _in_range(value: int, window: query.NumericRange) -> bool:
+    if window.start is not None and (
+        value < window.start or (window.startexcl and value == window.start)
+    ):
+        return False
+    return window.end is None or (
+        value < window.end or (not window.endexcl and value == window.end)
+    )
+
+
+def _dated_docs(searcher: Searcher, ranges: list[query.NumericRange]) -> set[int]:
+    """Document numbers whose date lies in every range, read from the sortable date column."""
+    column = searcher.reader().column_reader("date", translate=False)
+    return {
+        docnum
+        for docnum, value in enumerate(column)
+        if all(_in_range(value, window) for window in ranges)
+    }
+
+
 def _run_search(searcher: Searcher, request: SearchRequest, combined: query.Query) -> SearchResult:
     kwargs: dict[str, Any] = {"limit": request.limit, "terms": True}
     if request.sort == "date":
         kwargs.update(sortedby="date", reverse=True)
+    combined, ranges = split_dates(combined)
+    if ranges:
+        kwargs["filter"] = _dated_docs(searcher, ranges)
+        if not kwargs["filter"]:  # Whoosh reads an empty filter as no filter at all
+            return SearchResult(hits=[], total=0)
     results = searcher.search(combined, **kwargs)
     results.formatter = _MarkFormatter()
     results.fragmenter = highlight.ContextFragmenter(maxchars=200, surround=40)
