@@ -226,9 +226,13 @@ class _MarkFormatter(highlight.Formatter):  # type: ignore[misc]
         return f"{MARK_START}{highlight.get_text(text, token, replace)}{MARK_END}"
 
 
+HIGHLIGHT_CHARS = 20_000  # snippets come from the start of a text: re-analysing 100 KB costs
+
+
 def _snippet(hit: Any, fields: dict[str, Any]) -> str:
     for name in ("body", "subject"):
-        marked = hit.highlights(name, top=2, minscore=1) if fields.get(name) else ""
+        text = str(fields.get(name) or "")[:HIGHLIGHT_CHARS]
+        marked = hit.highlights(name, text=text, top=2, minscore=1) if text else ""
         if marked:
             return str(marked)
     return plain_snippet(str(fields.get("body", "")))
