@@ -32,11 +32,14 @@ class Passes:
         self.root = tmp_path / "mail"
         self.datadir = DataDir(tmp_path / "data")
         self.listed: list[Path] = []
+        self.unlistable: set[Path] = set()  # root reads everything: listing errors are injected
         self.contracts = [ContractConfig(id="acme-site", client="Acme", emails=[CLIENT])]
         real = maildir._listdir
 
         def spy(directory: Path) -> list[str]:
             self.listed.append(directory)
+            if directory in self.unlistable:
+                raise PermissionError(13, "Permission denied", str(directory))
             return real(directory)
 
         monkeypatch.setattr(maildir, "_listdir", spy)
@@ -121,3 +124,30 @@ class StopAfter:
     def __call__(self, _stop: object) -> bool:
         self.left -= 1
         return self.left < 0
+
+
+def test_an_unreadable_directory_is_read_once_its_permissions_are_fixed(passes: Passes) -> None:
+    """A listing error is not a read: the directory is listed again, even with its mtime unchanged."""
+    settle(passes.root)
+    passes.unlistable.add(passes.root / "Archive" / "new")
+    first = passes.run()
+    passes.unlistable.clear()  # chmod changes the ctime, not the mtime
+    assert first.archived == 3
+    assert passes.run().archived == 3
+
+
+def test_an_unreadable_message_is_archived_once_it_can_be_read(passes: Passes) -> None:
+    """A file that cannot be read keeps its directory from being skipped next time."""
+    new = passes.root / "Archive" / "new"
+    victim = sorted(new.iterdir())[0]
+    data = victim.read_bytes()
+    victim.unlink()
+    victim.mkdir()  # reading it fails with IsADirectoryError, as with EACCES or EIO
+    settle(passes.root)
+    first = passes.run()
+    assert (first.archived, first.unreadable) == (5, 1)
+    before = new.stat().st_mtime_ns
+    victim.rmdir()
+    victim.write_bytes(data)
+    os.utime(new, ns=(before, before))  # readable again, directory mtime as it was
+    assert passes.run().archived == 1

@@ -176,7 +176,7 @@ def sync_maildir(
     seen = state.maildir_seen(source.name, [f.key for f in files])
     todo = [f for f in files if f.key not in seen or (rescan and not seen[f.key])]
     with pipeline.parallel(len(todo)):
-        _read_and_commit(pipeline, source, todo, policy, report, stop)
+        _read_and_commit(pipeline, source, todo, policy, report, stop, listing)
     pipeline.flush({})  # what this pass archived becomes searchable now
     if _stopping(stop):
         return report
@@ -193,6 +193,7 @@ def _read_and_commit(
     policy: CapturePolicy,
     report: MailReport,
     stop: Event | None,
+    listing: maildir.Listing | None = None,
 ) -> None:
     """Batch by batch; the next batch is read and handed to the parse workers before this one
     is committed, so parsing and committing overlap."""
@@ -200,7 +201,8 @@ def _read_and_commit(
     for start in range(0, len(todo), MAILDIR_BATCH):
         if _stopping(stop):
             break
-        batch = _read_batch(pipeline, source, todo[start : start + MAILDIR_BATCH], policy, report)
+        files = todo[start : start + MAILDIR_BATCH]
+        batch = _read_batch(pipeline, source, files, policy, report, listing)
         if waiting is not None:
             waiting.commit(pipeline, report)
         waiting = batch
@@ -234,7 +236,13 @@ def _read_batch(
     files: list[maildir.MaildirFile],
     policy: CapturePolicy,
     report: MailReport,
+    listing: maildir.Listing | None = None,
 ) -> _Batch:
+    """Read and filter message files, and start parsing the captured ones.
+
+    A file that cannot be read is skipped with a warning, and its directory is listed
+    again on the next pass (so fixing its permissions is enough to archive it).
+    """
     items, examined = [], []
     for file in files:
         try:
@@ -245,6 +253,8 @@ def _read_batch(
                 "cannot read message file; skipped", path=str(file.path), reason=exc.strerror
             )
             report.unreadable += 1
+            if listing is not None:
+                listing.forget(file)
             continue
         report.examined += 1
         keep = captured(policy, raw)
@@ -258,7 +268,10 @@ def _read_batch(
 
 
 def _prepare_new(pipeline: Pipeline, items: list[MailItem]) -> Callable[[], list[Prepared | None]]:
-    """Start parsing the items not archived yet; the result, aligned with `items`, on call."""
+    """Start parsing the items not archived yet; the result, aligned with `items`, on call.
+
+    Items whose origin is already recorded get None (they are counted as duplicates).
+    """
     state = pipeline.session.state
     known = [state.has_origin(item.origin.key()) for item in items]
     result = pipeline.prepare_later([i.raw for i, k in zip(items, known, strict=True) if not k])

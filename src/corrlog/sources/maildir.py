@@ -55,9 +55,13 @@ class Listing:
         return self.known.get(relative) == mtime_ns
 
     def saw(self, relative: str, mtime_ns: int) -> None:
-        """Note a directory's mtime before listing it, when it is settled enough to trust."""
+        """Note a listed directory's mtime (taken before listing), when settled enough to trust."""
         if self.now_ns - mtime_ns > SETTLED_NS:
             self.seen[relative] = mtime_ns
+
+    def forget(self, file: MaildirFile) -> None:
+        """A file in this directory could not be read: list the directory again next time."""
+        self.seen.pop(str(Path(file.folder) / file.path.parent.name), None)
 
 
 def scan(root: Path, listing: Listing | None = None) -> Iterator[MaildirFile]:
@@ -95,8 +99,9 @@ def _names(directory: Path, relative: str, listing: Listing | None) -> list[str]
         listing.skipped += 1
         listing.seen[relative] = mtime
         return []
+    names = _listdir(directory)  # may fail: then the directory is not marked as read
     listing.saw(relative, mtime)
-    return _listdir(directory)
+    return names
 
 
 def _listdir(directory: Path) -> list[str]:
