@@ -205,3 +205,37 @@ def test_put_many_failing_flush_leaves_no_object_and_no_temp_file(
     with pytest.raises(ArchiveError, match="Input/output error"):
         archive.put_many([b"one", b"two"])
     assert files_under(archive.root) == []
+
+
+@pytest.mark.parametrize("failing_call", [1, 2])
+def test_put_many_failure_after_renames_removes_what_it_renamed(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
+    """A failed flush before or after the renames: no object of the batch is left to be trusted."""
+    calls: list[int] = []
+
+    def flush(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == failing_call:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("corrlog.archive.SYNCFS", flush)
+    archive.put(DATA)
+    with pytest.raises(ArchiveError, match="Input/output error"):
+        archive.put_many([b"one", b"two", DATA])
+    assert files_under(archive.root) == [archive.path(DIGEST)]  # only what was there before
+
+
+def test_put_each_failure_removes_what_it_renamed(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without syncfs, a failing directory fsync also leaves nothing of the batch behind."""
+
+    def failing(directory: Path) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("corrlog.archive.SYNCFS", None)
+    monkeypatch.setattr("corrlog.archive._fsync_dir", failing)
+    with pytest.raises(ArchiveError):
+        archive.put_many([b"one", b"two"])
+    assert files_under(archive.root) == []

@@ -63,27 +63,35 @@ class Archive:
             target = self.path(digest)
             if target not in todo and not target.exists():
                 todo[target] = data
+        created: list[Path] = []
         try:
             if len(todo) > 1 and SYNCFS is not None:
-                self._put_batch(todo, SYNCFS)
+                self._put_batch(todo, SYNCFS, created)
             else:
-                self._put_each(todo)
+                self._put_each(todo, created)
         except OSError as exc:
+            # Objects renamed into place before the failure may not be durable; a retry
+            # would find them and trust them. Only this call created them: remove them.
+            for target in created:
+                target.unlink(missing_ok=True)
             raise ArchiveError(
                 f"cannot write to the archive at {self.root}: {exc.strerror}; "
                 "free some space or fix permissions, then sync again"
             ) from None
         return digests
 
-    def _put_each(self, todo: dict[Path, bytes]) -> None:
+    def _put_each(self, todo: dict[Path, bytes], created: list[Path]) -> None:
         """Temp file, fsync, rename per object; each bucket directory fsynced once at the end."""
         for target, data in todo.items():
             tmp = self._write_tmp(data, sync=True)
             _move(tmp, target)
+            created.append(target)
         for directory in sorted({target.parent for target in todo}):
             _fsync_dir(directory)
 
-    def _put_batch(self, todo: dict[Path, bytes], syncfs: Callable[[int], None]) -> None:
+    def _put_batch(
+        self, todo: dict[Path, bytes], syncfs: Callable[[int], None], created: list[Path]
+    ) -> None:
         """All temp files, one syncfs (their bytes are on disk), all renames, one more syncfs.
 
         Two flushes of the file system per batch instead of two fsyncs per object; a rename
@@ -97,6 +105,7 @@ class Archive:
             syncfs(fd)
             for tmp, target in written:
                 _move(tmp, target)
+                created.append(target)
             syncfs(fd)
         finally:
             os.close(fd)
