@@ -115,3 +115,21 @@ def test_schema_1_database_gets_the_new_pending_index(tmp_path: Path) -> None:
     names = {row["name"] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "records_unindexed" in names and "records_pending" not in names
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_link_made_after_staging_is_the_one_indexed(session: Session) -> None:
+    """Relinking between staging and the commit (threads): the index gets the state's link."""
+    from corrlog.index import SearchRequest, search
+    from corrlog.ingest_mail import MailItem
+    from corrlog.model import Origin, SourceKind
+
+    pipeline = pipeline_for(session, CommitCadence(documents=100, seconds=3600))
+    item = MailItem(message(1), Origin(SourceKind.MAILDIR, "m", path="k1", folder=""))
+    built = mailsync.commit_items(pipeline, [item], mailsync.MailReport("m"), lambda: None)
+    pipeline.stage(built)
+    (record_id,) = built
+    with session.conn:
+        session.state.set_link(record_id, "Acme", "acme-site", "thread")
+    pipeline.flush({})
+    hits = search(session.index, SearchRequest("", contract="acme-site")).hits
+    assert [hit.fields["id"] for hit in hits] == [record_id]

@@ -51,6 +51,18 @@ class CommitCadence:
         )
 
 
+def _with_link(doc: IndexDoc, row: sqlite3.Row) -> IndexDoc:
+    """The document with the link (client, contract, milestone, rule) the state holds."""
+    record = replace(
+        doc.record,
+        client=row["client"],
+        contract=row["contract"],
+        milestone=row["milestone"],
+        link_rule=row["link_rule"],
+    )
+    return replace(doc, record=record)
+
+
 def _doc_chars(doc: IndexDoc) -> int:
     return len(doc.record.text) + len(doc.attachment_text) + len(doc.fulltext)
 
@@ -193,15 +205,7 @@ class Pipeline:
 
     def rebuild_doc(self, row: sqlite3.Row) -> IndexDoc:
         """Rebuild a record's document from the archive, keeping the link the state holds."""
-        doc = self._rebuild(row)
-        record = replace(
-            doc.record,
-            client=row["client"],
-            contract=row["contract"],
-            milestone=row["milestone"],
-            link_rule=row["link_rule"],
-        )
-        return replace(doc, record=record)
+        return _with_link(self._rebuild(row), row)
 
     def _rebuild(self, row: sqlite3.Row) -> IndexDoc:
         origin = row_origin(row)
@@ -248,7 +252,9 @@ class Pipeline:
                     removed.append(row["id"])
                 else:
                     try:
-                        doc = built.get(row["id"]) or self.rebuild_doc(row)
+                        staged = built.get(row["id"])
+                        # The state's link wins: it may have changed since staging (threads).
+                        doc = _with_link(staged, row) if staged else self.rebuild_doc(row)
                         writer.add(
                             doc.record,
                             replace=not doc.new,
