@@ -369,7 +369,13 @@ def test_prefilter_changes_no_verdict_on_the_labelled_set() -> None:
 def test_lowered_matching_only_where_case_folding_cannot_differ() -> None:
     """Default patterns match lowered ASCII text fast; upper-case or accented ones keep re.I."""
     assert all(f is not None and f.lowered is not None for f in DEFAULT_RULES._prefilters)
-    for pattern, text in ((r"SOW signed", "the sow SIGNED today."), (r"approuvé", "APPROUVÉ.")):
+    cases = (
+        (r"SOW signed", "the sow SIGNED today."),
+        (r"approuvé", "APPROUVÉ."),
+        (r"\x49 agree", "I agree."),
+        (r"\N{LATIN CAPITAL LETTER I} agree", "I agree."),
+    )
+    for pattern, text in cases:
         rules = ClassifyRules.from_config([pattern], [])
         assert rules._prefilters[1] is not None and rules._prefilters[1].lowered is None
         kind, _ = classify(

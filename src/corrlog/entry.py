@@ -231,7 +231,12 @@ def _ask(path: str, request: bytes) -> tuple[str, str, int] | None:
 
 
 def _peer_uid(sock: _socket.socket) -> int:
-    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)  # struct ucred
+    """The uid of the process at the other end (-1 where the system cannot tell: no daemon
+    search is served there, so the client falls back)."""
+    option = getattr(_socket, "SO_PEERCRED", None)
+    if option is None:
+        return -1
+    creds = sock.getsockopt(_socket.SOL_SOCKET, option, 12)  # struct ucred
     return int.from_bytes(creds[4:8], sys.byteorder)
 
 

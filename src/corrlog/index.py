@@ -47,6 +47,7 @@ MARK_START, MARK_END = "\x02", "\x03"
 MAX_TOKEN = 64  # longer "words" (base64 runs, 10 MB lines) are noise and cost time
 MAX_STORED = 100_000  # characters of the text kept in the index for snippets
 MAX_INDEXED = 1_000_000  # characters of any one text field indexed (the archive keeps all)
+HIGHLIGHT_CHARS = 20_000  # snippets come from a text's start: re-analysing 100 KB costs
 SNIPPET_CHARS = 160  # the plain snippet when no word of the query is in the text
 
 

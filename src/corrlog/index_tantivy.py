@@ -14,6 +14,7 @@ import tantivy
 
 from corrlog.errors import IndexingError, QueryError
 from corrlog.index import (
+    HIGHLIGHT_CHARS,
     MARK_END,
     MARK_START,
     MAX_INDEXED,
@@ -253,7 +254,7 @@ class _Snippets:
             if not fields.get(name):
                 continue
             doc = tantivy.Document()
-            doc.add_text(name, fields[name])
+            doc.add_text(name, str(fields[name])[:HIGHLIGHT_CHARS])  # as the Whoosh engine does
             snippet = generator.snippet_from_doc(doc)
             if snippet.highlighted():
                 return _marked(snippet)

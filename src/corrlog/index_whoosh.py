@@ -14,6 +14,7 @@ from whoosh.searching import Searcher
 
 from corrlog.errors import IndexingError, QueryError
 from corrlog.index import (
+    HIGHLIGHT_CHARS,
     MARK_END,
     MARK_START,
     MAX_INDEXED,
@@ -224,9 +225,6 @@ class _MarkFormatter(highlight.Formatter):  # type: ignore[misc]
 
     def format_token(self, text: str, token: Any, replace: bool = False) -> str:
         return f"{MARK_START}{highlight.get_text(text, token, replace)}{MARK_END}"
-
-
-HIGHLIGHT_CHARS = 20_000  # snippets come from the start of a text: re-analysing 100 KB costs
 
 
 def _snippet(hit: Any, fields: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,9 @@ def _init_worker(
 ) -> None:
     global _context
     _context = (me, ClassifyRules(agreement=agreement, update=update))
+    # Ctrl-C and systemd's SIGTERM reach the whole group: the parent decides when workers end.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 
@@ -75,7 +79,7 @@ class Preparer:
         )
 
     def close(self) -> None:
-        """Stop the workers (waiting for none: every batch has been collected)."""
+        """Stop the workers: running tasks finish (one chunk at most), queued ones are dropped."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

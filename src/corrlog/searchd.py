@@ -101,6 +101,9 @@ class SearchServer:
 
     def start(self) -> bool:
         """Listen and serve in a thread; False (logged) when the socket cannot be made."""
+        if not hasattr(socket, "SO_PEERCRED"):  # no way to check who asks (not Linux)
+            self.log.info("search server not started: the system cannot name a socket's peer")
+            return False
         try:
             self._listener = self._listen()
         except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from corrlog.model import Direction, Kind
@@ -178,9 +179,29 @@ class Prefilter:
         return self.caseless.search(sentence) is not None
 
 
+_CHARACTER_ESCAPE = re.compile(
+    r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|N\{([^}]*)\}|([0-7]{1,3}))"
+)
+
+
+def _escaped_characters(pattern: str) -> list[str]:
+    """The characters that \\x41, \\u20ac, \\N{EURO SIGN} or \\101 escapes stand for."""
+    found = []
+    for hex2, hex4, hex8, name, octal in _CHARACTER_ESCAPE.findall(pattern):
+        if name:
+            try:
+                found.append(unicodedata.lookup(name))
+            except KeyError:
+                found.append("A")  # unknown: treat as a letter, i.e. unsafe
+        else:
+            found.append(chr(int(hex2 or hex4 or hex8, 16) if not octal else int(octal, 8)))
+    return found
+
+
 def _lowercase_safe(pattern: str) -> bool:
     """Whether the pattern matches lowered ASCII text exactly as it matches any case with re.I."""
-    letters = [c for c in _ESCAPE_OR_GROUP_NAME.sub("", pattern) if c.isalpha()]
+    escaped = _escaped_characters(pattern)
+    letters = [c for c in [*_ESCAPE_OR_GROUP_NAME.sub("", pattern), *escaped] if c.isalpha()]
     return all(c.isascii() and c.islower() for c in letters)
 
 
