@@ -189,6 +189,27 @@ def test_sigterm_exits_0_quickly_and_sighup_adds_an_account(
     assert took < 5.0
 
 
+def test_sighup_keeps_the_running_engine_and_says_a_restart_is_needed(
+    live: CorrlogHome,
+) -> None:
+    """A reload that switches `[index] engine` is refused for the engine (one warning), not applied halfway."""
+    daemon = DaemonProcess(live).start()
+    try:
+        live.config.write_text(live.config.read_text() + '\n[index]\nengine = "tantivy"\n')
+        daemon.signal(signal.SIGHUP)
+        wait_for(lambda: daemon.events("config reloaded"), 10, "reload")
+        warned = daemon.events(
+            "data_dir and [index] engine take effect when corrlog run restarts; "
+            "keeping the running ones"
+        )
+        assert len(warned) == 1 and warned[0]["engine"] == "whoosh"
+        live.note("acme/after.md", "# After\nThe okapi arrived after the reload.\n")
+        latency(live, "okapi", 15)  # still searched and written through the Whoosh index
+    finally:
+        assert daemon.stop() == 0
+    assert not (live.data / "index-tantivy").exists()
+
+
 def test_searches_succeed_while_the_daemon_ingests(home: CorrlogHome) -> None:
     """50 concurrent searches all succeed while 2,000 messages are being ingested."""
     home.note("acme/agreement.md", AGREEMENT_NOTE)

@@ -439,6 +439,15 @@ class Daemon:
         except CorrlogError as exc:
             self.log.error("config reload failed; keeping the old config", reason=str(exc))
             return
+        old = self.settings
+        if (fresh.data_dir, fresh.index.engine) != (old.data_dir, old.index.engine):
+            self.log.warning(
+                "data_dir and [index] engine take effect when corrlog run restarts; "
+                "keeping the running ones",
+                data_dir=str(old.data_dir),
+                engine=old.index.engine,
+            )
+            fresh = fresh.model_copy(update={"data_dir": old.data_dir, "index": old.index})
         self._stop_watchers()
         self.settings = fresh
         self._start_watchers()
