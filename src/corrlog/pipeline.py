@@ -38,7 +38,7 @@ Progress = Callable[[int], None]
 class CommitCadence:
     """When staged documents are committed to the index: whichever limit is reached first."""
 
-    documents: int = 5_000
+    documents: int = 2_500
     characters: int = 50_000_000  # text held in memory until the commit
     seconds: float = 30.0  # how long a new record may wait to become searchable
 
