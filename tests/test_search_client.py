@@ -118,6 +118,8 @@ def test_terminal_width_is_shutils(monkeypatch: pytest.MonkeyPatch, columns: str
         (["search", "okapi", "--help"], None),
         (["search", "-h"], None),
         (["-v", "search", "okapi"], None),
+        (["-q", "--config", "/c.toml", "search", "x"], ("/c.toml", ["x"])),
+        (["--quiet", "search", "x"], (None, ["x"])),
         (["--log-format", "json", "search", "okapi"], None),
         (["--config"], None),
         (["show", "abc"], None),
@@ -127,7 +129,7 @@ def test_terminal_width_is_shutils(monkeypatch: pytest.MonkeyPatch, columns: str
 def test_only_plain_searches_are_sent(
     argv: list[str], expected: tuple[str | None, list[str]] | None
 ) -> None:
-    """Global options other than --config, help, and other commands go to the full CLI."""
+    """Global options other than --config and -q, help, and other commands go to the full CLI."""
     assert _search_args(argv) == expected
 
 

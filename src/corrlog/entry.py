@@ -70,8 +70,10 @@ def _search_args(argv: list[str]) -> tuple[str | None, list[str]] | None:
             config = rest.pop(0)
         elif option.startswith("--config="):
             config = option.removeprefix("--config=")
+        elif option in ("-q", "--quiet"):
+            continue  # less log output: a search through the daemon logs nothing here anyway
         else:
-            return None  # -v, -q, --log-format, --help, --version: the CLI handles those
+            return None  # -v, --log-format, --help, --version: the CLI handles those
     if not rest or rest[0] != "search" or _HELP.intersection(rest[1:]):
         return None
     return config, rest[1:]
