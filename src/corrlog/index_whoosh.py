@@ -32,7 +32,7 @@ from corrlog.index import (
 )
 from corrlog.model import Record
 
-LIMIT_MB = 64  # the writer's pool before it spills sorted runs to disk (peak RSS, see PERFORMANCE.md)
+LIMIT_MB = 64  # the pool before sorted runs spill to disk (peak RSS: PERFORMANCE.md)
 
 
 def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> dict[str, Any]:
