@@ -11,11 +11,12 @@ import copy
 import functools
 import importlib
 import re
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from whoosh import query
 from whoosh.analysis import (
@@ -425,6 +426,32 @@ TANTIVY_MISSING = "the tantivy engine needs the tantivy package: pip install 'co
 def index_dirname(engine: str) -> str:
     """The folder under the data dir where an engine keeps its index (never shared)."""
     return "index" if engine == "whoosh" else f"index-{engine}"
+
+
+T = TypeVar("T")
+
+
+def open_existing(directory: Path, exists: bool, opener: Callable[[], T]) -> T:
+    """Open an engine's index; IndexingError naming the remedy when missing or unreadable."""
+    if not exists:
+        raise IndexingError(
+            f"no search index at {directory}; run 'corrlog sync' or 'corrlog reindex'"
+        )
+    try:
+        return opener()
+    except Exception as exc:
+        raise IndexingError(
+            f"the search index at {directory} cannot be opened ({exc.__class__.__name__}: "
+            f"{exc}); rebuild it with 'corrlog reindex'"
+        ) from None
+
+
+def count_problem(count: int, expected: tuple[int, int]) -> str | None:
+    """What is wrong with an index holding `count` documents, given the bounds `expected`."""
+    low, high = expected
+    if not low <= count <= high:
+        return f"the index holds {count} documents but {low} records are archived and indexed"
+    return None
 
 
 def open_index(directory: Path, engine: str = "whoosh") -> SearchIndex:

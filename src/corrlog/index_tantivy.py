@@ -23,7 +23,9 @@ from corrlog.index import (
     SearchResult,
     address_tokens,
     build_query,
+    count_problem,
     fulltext_extra,
+    open_existing,
     plain_snippet,
     read_error,
     stored_fields,
@@ -111,17 +113,9 @@ class TantivyIndex:
         _fix_modes(self.directory)
 
     def _open(self) -> Any:
-        if not self.exists():
-            raise IndexingError(
-                f"no search index at {self.directory}; run 'corrlog sync' or 'corrlog reindex'"
-            )
-        try:
-            return tantivy.Index.open(str(self.directory))
-        except Exception as exc:
-            raise IndexingError(
-                f"the search index at {self.directory} cannot be opened ({exc.__class__.__name__}: "
-                f"{exc}); rebuild it with 'corrlog reindex'"
-            ) from None
+        return open_existing(
+            self.directory, self.exists(), lambda: tantivy.Index.open(str(self.directory))
+        )
 
     @contextmanager
     def writer(self) -> Iterator[TantivyBatch]:
@@ -177,10 +171,7 @@ class TantivyIndex:
                 _stored(searcher.doc(address))
         except Exception as exc:
             return f"the index cannot be read ({exc.__class__.__name__}: {exc})"
-        low, high = expected
-        if not low <= count <= high:
-            return f"the index holds {count} documents but {low} records are archived and indexed"
-        return None
+        return count_problem(count, expected)
 
     def stored(self, record_id: str) -> dict[str, Any] | None:
         """A record's stored fields, or None when it is not in the index."""

@@ -23,8 +23,10 @@ from corrlog.index import (
     SearchResult,
     address_tokens,
     build_query,
+    count_problem,
     fulltext_extra,
     make_schema,
+    open_existing,
     plain_snippet,
     read_error,
     stored_fields,
@@ -72,17 +74,9 @@ class WhooshIndex:
         index.create_in(str(self.directory), make_schema())
 
     def _open(self) -> index.Index:
-        if not self.exists():
-            raise IndexingError(
-                f"no search index at {self.directory}; run 'corrlog sync' or 'corrlog reindex'"
-            )
-        try:
-            return index.open_dir(str(self.directory))
-        except Exception as exc:
-            raise IndexingError(
-                f"the search index at {self.directory} cannot be opened ({exc.__class__.__name__}: "
-                f"{exc}); rebuild it with 'corrlog reindex'"
-            ) from None
+        return open_existing(
+            self.directory, self.exists(), lambda: index.open_dir(str(self.directory))
+        )
 
     @contextmanager
     def writer(self) -> Iterator[WhooshBatch]:
@@ -154,10 +148,7 @@ class WhooshIndex:
                     hit.fields()
         except Exception as exc:
             return f"the index cannot be read ({exc.__class__.__name__}: {exc})"
-        low, high = expected
-        if not low <= count <= high:
-            return f"the index holds {count} documents but {low} records are archived and indexed"
-        return None
+        return count_problem(count, expected)
 
     def stored(self, record_id: str) -> dict[str, Any] | None:
         """A record's stored fields, or None when it is not in the index."""
