@@ -48,7 +48,6 @@ class Listing:
     known: dict[str, int]  # relative directory -> mtime (ns) when it was last fully read
     now_ns: int
     seen: dict[str, int] = field(default_factory=dict)
-    skipped: int = 0
 
     def unchanged(self, relative: str, mtime_ns: int) -> bool:
         """Whether the directory is as it was when last read (so it holds nothing new)."""
@@ -96,7 +95,6 @@ def _names(directory: Path, relative: str, listing: Listing | None) -> list[str]
         return _listdir(directory)
     mtime = directory.stat().st_mtime_ns  # before listing: a later change shows next time
     if listing.unchanged(relative, mtime):
-        listing.skipped += 1
         listing.seen[relative] = mtime
         return []
     names = _listdir(directory)  # may fail: then the directory is not marked as read
