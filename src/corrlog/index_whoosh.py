@@ -159,13 +159,20 @@ class WhooshIndex:
     def search(self, request: SearchRequest) -> SearchResult:
         """Run a search and return its hits (newest first when sorting by date)."""
         combined = build_query(request)
-        try:
-            with self.searcher() as searcher:
-                return _run_search(searcher, request, combined)
-        except (IndexingError, QueryError):
-            raise
-        except Exception as exc:  # a damaged segment: OSError, EOFError, struct.error...
-            raise read_error(self.directory, exc) from None
+        for attempt in (1, 2):
+            try:
+                with self.searcher() as searcher:
+                    return _run_search(searcher, request, combined)
+            except (IndexingError, QueryError):
+                raise
+            except FileNotFoundError as exc:  # a commit merged segments away under us
+                if attempt == 2:
+                    raise read_error(self.directory, exc) from None
+                with self._lock:
+                    self._drop_searcher()
+            except Exception as exc:  # a damaged segment: OSError, EOFError, struct.error...
+                raise read_error(self.directory, exc) from None
+        raise AssertionError("unreachable")
 
 
 class WhooshBatch:
