@@ -88,6 +88,34 @@ def test_daemon_start_rebuilds_the_new_engines_index(synced: CorrlogHome) -> Non
         assert session.index.doc_count() > 0
 
 
+def write_old_layout_index(directory: Path) -> None:
+    """A tantivy index as corrlog made it before one analysis served both engines."""
+    import shutil
+
+    import tantivy
+
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700)
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", tokenizer_name="raw")
+    builder.add_text_field("body", tokenizer_name="en_stem")
+    tantivy.Index(builder.build(), path=str(directory))
+
+
+def test_an_index_with_the_old_analysis_asks_for_reindex(synced: CorrlogHome) -> None:
+    """A tantivy index from before the shared analysis: one line naming reindex, then fixed."""
+    use_engine(synced, "tantivy")
+    write_old_layout_index(synced.data / "index-tantivy")
+    result = synced.run("search", "plaintextonlyword")
+    assert 0 != result.code
+    assert "older corrlog" in result.stderr
+    assert "corrlog reindex" in result.stderr
+    assert 1 == len(result.stderr.strip().splitlines())
+    assert "older corrlog" in synced.run("doctor", "--offline").out
+    synced.ok("reindex")
+    assert 1 == len(found(synced, "plaintextonlyword"))
+
+
 def test_missing_tantivy_is_one_line(synced: CorrlogHome, tmp_path: Path) -> None:
     """With tantivy configured but not importable, search says how to install it (exit 2)."""
     use_engine(synced, "tantivy")

@@ -1,8 +1,10 @@
 """The engine-neutral index interface: requests, results, the query language and the engine factory.
 
 Users write one query language (Whoosh syntax with corrlog's fields) whatever engine is
-configured. This module validates and parses it into a Whoosh query tree; each engine runs
-that tree (Whoosh directly, tantivy by translating it). Engines are imported lazily.
+configured. This module validates and parses it into a Whoosh query tree whose words are
+analysed as `corrlog.analysis` analyses documents; each engine runs that tree (Whoosh
+directly, tantivy by translating it), so both find the same documents. Snippets are made
+here for both. Engines are imported lazily.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import copy
 import functools
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,8 +23,6 @@ from typing import Any, Protocol, TypeVar
 from whoosh import query
 from whoosh.analysis import (
     STOP_WORDS,
-    LowercaseFilter,
-    RegexTokenizer,
     StandardAnalyzer,
     StemmingAnalyzer,
 )
@@ -31,6 +31,7 @@ from whoosh.qparser import MultifieldParser
 from whoosh.qparser.dateparse import DateParserPlugin
 from whoosh.util.times import TimeError
 
+from corrlog.analysis import MAX_TOKEN, Highlighter, tokens
 from corrlog.errors import ConfigError, IndexingError, QueryError
 from corrlog.model import Origin, Record, SourceKind
 
@@ -44,22 +45,23 @@ STORED_FIELDS = (
     "id", "kind", "source", "direction", "contract", "client", "milestone",
     "subject", "body", "attachment", "date_iso", "origin", "sender", "recipients", "sha256",
 )  # fmt: skip
+STEMMED_FIELDS = ("subject", "body", "attachment_text", "fulltext")  # analysis.words
+NAME_FIELDS = ("client", "attachment")  # analysis.tokens: split and lower-cased only
 MARK_START, MARK_END = "\x02", "\x03"
-MAX_TOKEN = 64  # longer "words" (base64 runs, 10 MB lines) are noise and cost time
 MAX_STORED = 100_000  # characters of the text kept in the index for snippets
 MAX_INDEXED = 1_000_000  # characters of any one text field indexed (the archive keeps all)
-HIGHLIGHT_CHARS = 20_000  # snippets come from a text's start: re-analysing 100 KB costs
+HIGHLIGHT_CHARS = 20_000  # snippets come from a text's start
 SNIPPET_CHARS = 160  # the plain snippet when no word of the query is in the text
 
 
 @functools.cache
-def make_schema(*, stem: bool = True) -> Schema:
+def make_schema() -> Schema:
     """The fields of the query language as a Whoosh schema (the Whoosh engine stores this one).
 
-    `stem=False` gives the same fields with analysers that keep the user's words, for
-    engines that analyse query words themselves.
+    Its analysers do what `corrlog.analysis` does fast (`words`, `tokens`): documents arrive
+    pre-analysed, and Whoosh's query parser runs these on query words.
     """
-    words = StemmingAnalyzer(maxsize=MAX_TOKEN) if stem else RegexTokenizer() | LowercaseFilter()
+    words = StemmingAnalyzer(maxsize=MAX_TOKEN)
     names = StandardAnalyzer(stoplist=None, maxsize=MAX_TOKEN)
     return Schema(
         id=ID(stored=True, unique=True),
@@ -146,6 +148,53 @@ def fulltext_extra(body: str, fulltext: str) -> str:
 def plain_snippet(body: str) -> str:
     """The snippet shown when no word of the query is in the text: its start, unmarked."""
     return " ".join(body.split())[:SNIPPET_CHARS]
+
+
+def _positive_leaves(tree: query.Query) -> Iterator[query.Query]:
+    """The leaves a match can come from (not those under NOT or the right of ANDNOT)."""
+    if isinstance(tree, query.Not):
+        return
+    if isinstance(tree, query.AndNot):
+        yield from _positive_leaves(tree.a)
+    elif tree.is_leaf():
+        yield tree
+    else:
+        for child in tree.children():
+            yield from _positive_leaves(child)
+
+
+def query_words(tree: query.Query, fieldname: str) -> set[str]:
+    """The analysed words a query looks for in one field (terms and phrase words)."""
+    found: set[str] = set()
+    for leaf in _positive_leaves(tree):
+        if getattr(leaf, "fieldname", None) != fieldname:
+            continue
+        if isinstance(leaf, query.Term) and isinstance(leaf.text, str):
+            found.add(leaf.text)
+        elif isinstance(leaf, query.Phrase):
+            found.update(leaf.words)
+    return found
+
+
+class Snippets:
+    """Snippets for one search, the same on every engine: the body's first match, else the
+    subject's, else the body's start (only the first HIGHLIGHT_CHARS are searched)."""
+
+    def __init__(self, tree: query.Query) -> None:
+        self._highlighters = [
+            (name, Highlighter(found, (MARK_START, MARK_END)))
+            for name in ("body", "subject")
+            if (found := query_words(tree, name))
+        ]
+
+    def __call__(self, fields: dict[str, Any]) -> str:
+        """The marked snippet of one hit's stored fields."""
+        for name, highlighter in self._highlighters:
+            text = str(fields.get(name) or "")[:HIGHLIGHT_CHARS]
+            marked = highlighter.snippet(text) if text else None
+            if marked:
+                return marked
+        return plain_snippet(str(fields.get("body", "")))
 
 
 def read_error(directory: Path, exc: BaseException) -> IndexingError:
@@ -265,8 +314,8 @@ _DATE_CLAUSE = re.compile(r"date:(\[[^\]]*\]|\S+)", re.I)
 _DATE_HINT = "write dates like 2026-01-31, ranges like date:[2026-01-01 to 2026-02-01]"
 
 
-def _parser(stem: bool = True) -> MultifieldParser:
-    parser = MultifieldParser(list(DEFAULT_FIELDS), make_schema(stem=stem))
+def _parser() -> MultifieldParser:
+    parser = MultifieldParser(list(DEFAULT_FIELDS), make_schema())
     parser.add_plugin(DateParserPlugin(free=False))
     return parser
 
@@ -301,12 +350,9 @@ def _is_null(parsed: query.Query) -> bool:
     return isinstance(parsed, type(query.NullQuery))
 
 
-def parse_query(text: str, *, stem: bool = True) -> query.Query:
-    """Parse a user query (Whoosh syntax); QueryError with a hint when it makes no sense.
-
-    With `stem=False` the leaves carry the user's words (lower-cased, not stemmed, stop
-    words kept) for an engine that analyses them itself; validation is the same.
-    """
+def parse_query(text: str) -> query.Query:
+    """Parse a user query (Whoosh syntax) into a tree of analysed words; QueryError with a
+    hint when it makes no sense."""
     stripped = text.strip()
     if not stripped or stripped == "*":
         return query.Every()
@@ -332,7 +378,7 @@ def parse_query(text: str, *, stem: bool = True) -> query.Query:
             f"cannot make sense of query {_quote(text)}; check operators (AND, OR, NOT) and "
             "dates (date:2026-01-31 or date:[2026-01-01 to 2026-02-01])"
         )
-    return parsed if stem else _parse(_parser(stem=False), _lower_fields(stripped), stripped)
+    return parsed
 
 
 def _filters(request: SearchRequest) -> list[query.Query]:
@@ -344,7 +390,7 @@ def _filters(request: SearchRequest) -> list[query.Query]:
     if request.unlinked:
         parts.append(query.Term("unlinked", "yes"))
     if request.client:
-        words = [w for w in re.split(r"\W+", request.client.lower()) if w]
+        words = tokens(request.client)  # as the client field is analysed
         if not words:
             raise QueryError(f"--client {request.client!r} has no letters or digits to match")
         parts.append(
@@ -368,9 +414,9 @@ def _widen_fulltext(parsed: query.Query) -> query.Query:
     return query.Or([body, parsed])
 
 
-def build_query(request: SearchRequest, *, stem: bool = True) -> query.Query:
+def build_query(request: SearchRequest) -> query.Query:
     """The whole request (query text and filters) as one Whoosh query tree."""
-    parsed = _widen_fulltext(parse_query(request.text, stem=stem))
+    parsed = _widen_fulltext(parse_query(request.text))
     filters = _filters(request)
     return query.And([parsed, *filters]) if filters else parsed
 

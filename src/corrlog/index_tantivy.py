@@ -1,4 +1,8 @@
-"""The tantivy engine: the same fields and query language as Whoosh, on a Rust index."""
+"""The tantivy engine: the same fields, words and query language as Whoosh, on a Rust index.
+
+Text fields hold the words `corrlog.analysis` makes, separated by spaces and split again
+by a whitespace tokenizer, so tantivy indexes exactly the terms the Whoosh engine does.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +16,21 @@ from typing import Any
 
 import tantivy
 
+from corrlog.analysis import tokens, words
 from corrlog.errors import IndexingError, QueryError
 from corrlog.index import (
-    HIGHLIGHT_CHARS,
-    MARK_END,
-    MARK_START,
     MAX_INDEXED,
+    NAME_FIELDS,
+    STEMMED_FIELDS,
     Hit,
     SearchRequest,
     SearchResult,
+    Snippets,
     address_tokens,
     build_query,
     count_problem,
     fulltext_extra,
     open_existing,
-    plain_snippet,
     read_error,
     stored_fields,
     utc_naive,
@@ -36,23 +40,41 @@ from corrlog.tantivy_query import clamp_date, translate
 
 HEAP_BYTES = 128_000_000  # the writer's memory budget before it writes a segment
 RAW = ("id", "kind", "source", "direction", "unlinked", "contract", "milestone", "from", "to")
-STEMMED = ("subject", "body", "attachment_text", "fulltext")
-NAMES = ("client", "attachment")  # split on punctuation, lower-cased, not stemmed
+WORDS = "corrlog_words"  # the tokenizer of analysed fields: split pre-analysed words on spaces
 STORED = "stored"  # one JSON blob: exactly the fields a Whoosh hit carries
 
 
 def make_schema() -> Any:
-    """The tantivy schema: Whoosh's fields with tantivy's analysers, plus the stored blob."""
+    """The tantivy schema: Whoosh's fields holding corrlog's words, plus the stored blob."""
     builder = tantivy.SchemaBuilder()
     for name in RAW:
         builder.add_text_field(name, tokenizer_name="raw")
-    for name in STEMMED:
-        builder.add_text_field(name, tokenizer_name="en_stem")
-    for name in NAMES:
-        builder.add_text_field(name, tokenizer_name="default")
+    for name in (*STEMMED_FIELDS, *NAME_FIELDS):
+        builder.add_text_field(name, tokenizer_name=WORDS)
     builder.add_date_field("date", indexed=True, fast=True)
     builder.add_bytes_field(STORED, stored=True)
     return builder.build()
+
+
+def _with_tokenizer(ix: Any) -> Any:
+    """An opened index that knows the WORDS tokenizer (tantivy does not store analysers)."""
+    ix.register_tokenizer(
+        WORDS, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+    )
+    return ix
+
+
+def analyser_problem(directory: Path) -> str | None:
+    """Why an existing index cannot be used with today's analysis (an older layout), or None."""
+    try:
+        fields = json.loads((directory / "meta.json").read_text())["schema"]
+        options = {f["name"]: f.get("options", {}) for f in fields}
+        tokenizer = options["body"]["indexing"]["tokenizer"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable: opening the index reports it
+    if tokenizer != WORDS:
+        return "the index was built by an older corrlog with other word analysis"
+    return None
 
 
 def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> Any:
@@ -68,10 +90,13 @@ def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -
     for name, addresses in (("from", [record.sender] if record.sender else []), ("to", None)):
         for token in address_tokens(record.recipients if addresses is None else addresses).split():
             doc.add_text(name, token)
-    for name in ("subject", "body", "client", "attachment"):
-        doc.add_text(name, stored[name])
-    doc.add_text("attachment_text", attachment_text[:MAX_INDEXED])
-    doc.add_text("fulltext", fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED])
+    for name in ("subject", "body"):
+        doc.add_text(name, " ".join(words(stored[name])))
+    for name in NAME_FIELDS:
+        doc.add_text(name, " ".join(tokens(stored[name])))
+    doc.add_text("attachment_text", " ".join(words(attachment_text[:MAX_INDEXED])))
+    extra = fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED]
+    doc.add_text("fulltext", " ".join(words(extra)))
     doc.add_date("date", clamp_date(utc_naive(record.date)))
     doc.add_bytes(STORED, json.dumps(stored, ensure_ascii=False).encode())
     return doc
@@ -113,9 +138,12 @@ class TantivyIndex:
         _fix_modes(self.directory)
 
     def _open(self) -> Any:
-        return open_existing(
+        ix = open_existing(
             self.directory, self.exists(), lambda: tantivy.Index.open(str(self.directory))
         )
+        if problem := analyser_problem(self.directory):
+            raise IndexingError(f"{problem} ({self.directory}); rebuild it with 'corrlog reindex'")
+        return _with_tokenizer(ix)
 
     @contextmanager
     def writer(self) -> Iterator[TantivyBatch]:
@@ -164,6 +192,8 @@ class TantivyIndex:
         """What is wrong with the index (missing, unreadable, wrong size), or None when healthy."""
         if not self.exists():
             return "the index is missing"
+        if problem := analyser_problem(self.directory):
+            return problem
         try:
             _, searcher = self._searcher()
             count = int(searcher.num_docs)
@@ -181,10 +211,10 @@ class TantivyIndex:
 
     def search(self, request: SearchRequest) -> SearchResult:
         """Run a search and return its hits (newest first when sorting by date)."""
-        tree = build_query(request, stem=False)
+        tree = build_query(request)
         try:
-            ix, searcher = self._searcher()
-            return _run_search(ix, searcher, request, translate(ix, self.schema, tree))
+            _, searcher = self._searcher()
+            return _run_search(searcher, request, translate(self.schema, tree), Snippets(tree))
         except (IndexingError, QueryError):
             raise
         except Exception as exc:  # a damaged or vanished segment file
@@ -218,47 +248,14 @@ def _stored(doc: Any) -> dict[str, Any]:
     return value
 
 
-def _marked(snippet: Any) -> str:
-    """A tantivy snippet with MARK_START/MARK_END around each match (ranges are in bytes)."""
-    fragment = snippet.fragment().encode()
-    out, last = [], 0
-    for span in snippet.highlighted():
-        out += [fragment[last : span.start], MARK_START.encode()]
-        out += [fragment[span.start : span.end], MARK_END.encode()]
-        last = span.end
-    out.append(fragment[last:])
-    return b"".join(out).decode(errors="replace")
-
-
-class _Snippets:
-    """Snippets for one search: the body's matches, else the subject's, else its start."""
-
-    def __init__(self, searcher: Any, schema: Any, translated: Any) -> None:
-        self._generators = []
-        for name in ("body", "subject"):
-            generator = tantivy.SnippetGenerator.create(searcher, translated, schema, name)
-            generator.set_max_num_chars(200)
-            self._generators.append((name, generator))
-
-    def __call__(self, fields: dict[str, Any]) -> str:
-        for name, generator in self._generators:
-            if not fields.get(name):
-                continue
-            doc = tantivy.Document()
-            doc.add_text(name, str(fields[name])[:HIGHLIGHT_CHARS])  # as the Whoosh engine does
-            snippet = generator.snippet_from_doc(doc)
-            if snippet.highlighted():
-                return _marked(snippet)
-        return plain_snippet(str(fields.get("body", "")))
-
-
-def _run_search(ix: Any, searcher: Any, request: SearchRequest, translated: Any) -> SearchResult:
+def _run_search(
+    searcher: Any, request: SearchRequest, translated: Any, snippets: Snippets
+) -> SearchResult:
     by_date = request.sort == "date"
     kwargs: dict[str, Any] = {"count": True}
     if by_date:
         kwargs.update(order_by_field="date", order=tantivy.Order.Desc)
     found = searcher.search(translated, max(request.limit, 1), **kwargs)
-    snippets = _Snippets(searcher, ix.schema, translated)
     hits = []
     for score, address in found.hits[: request.limit]:
         fields = _stored(searcher.doc(address))

@@ -9,25 +9,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from whoosh import highlight, index, query
+from whoosh import index, query
 from whoosh.searching import Searcher
 
+from corrlog.analysis import tokens, words
 from corrlog.errors import IndexingError, QueryError
 from corrlog.index import (
-    HIGHLIGHT_CHARS,
-    MARK_END,
-    MARK_START,
     MAX_INDEXED,
     Hit,
     SearchRequest,
     SearchResult,
+    Snippets,
     address_tokens,
     build_query,
     count_problem,
     fulltext_extra,
     make_schema,
     open_existing,
-    plain_snippet,
     read_error,
     stored_fields,
     utc_naive,
@@ -38,15 +36,27 @@ LIMIT_MB = 64  # the pool before sorted runs spill to disk (peak RSS: PERFORMANC
 
 
 def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> dict[str, Any]:
-    """The Whoosh document for a record (`fulltext` holds only what `body` does not)."""
+    """The Whoosh document for a record (`fulltext` holds only what `body` does not).
+
+    Text fields are handed to Whoosh already analysed (`corrlog.analysis`: the same words
+    its analysers make, much faster); `_stored_<field>` keeps the text itself.
+    """
     stored = stored_fields(record)
+    analysed = {
+        "subject": words(stored["subject"]),
+        "body": words(stored["body"]),
+        "client": tokens(stored["client"]),
+        "attachment": tokens(stored["attachment"]),
+    }
     return {
         **stored,
+        **analysed,
+        **{f"_stored_{name}": stored[name] for name in analysed},
         "unlinked": "yes" if record.client and not record.contract else "no",
         "from": address_tokens([record.sender]) if record.sender else "",
         "to": address_tokens(record.recipients),
-        "attachment_text": attachment_text[:MAX_INDEXED],
-        "fulltext": fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED],
+        "attachment_text": words(attachment_text[:MAX_INDEXED]),
+        "fulltext": words(fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED]),
         "date": utc_naive(record.date),
     }
 
@@ -218,22 +228,6 @@ class WhooshBatch:
             self._searcher = None
 
 
-class _MarkFormatter(highlight.Formatter):  # type: ignore[misc]
-    between = " … "
-
-    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
-        return f"{MARK_START}{highlight.get_text(text, token, replace)}{MARK_END}"
-
-
-def _snippet(hit: Any, fields: dict[str, Any]) -> str:
-    for name in ("body", "subject"):
-        text = str(fields.get(name) or "")[:HIGHLIGHT_CHARS]
-        marked = hit.highlights(name, text=text, top=2, minscore=1) if text else ""
-        if marked:
-            return str(marked)
-    return plain_snippet(str(fields.get("body", "")))
-
-
 def _is_date_range(q: query.Query) -> bool:
     return isinstance(q, query.NumericRange) and q.fieldname == "date"
 
@@ -283,7 +277,7 @@ def _dated_docs(searcher: Searcher, ranges: list[query.NumericRange]) -> set[int
 
 
 def _run_search(searcher: Searcher, request: SearchRequest, combined: query.Query) -> SearchResult:
-    kwargs: dict[str, Any] = {"limit": request.limit, "terms": True}
+    kwargs: dict[str, Any] = {"limit": request.limit}
     if request.sort == "date":
         kwargs.update(sortedby="date", reverse=True)
     combined, ranges = split_dates(combined)
@@ -292,11 +286,10 @@ def _run_search(searcher: Searcher, request: SearchRequest, combined: query.Quer
         if not kwargs["filter"]:  # Whoosh reads an empty filter as no filter at all
             return SearchResult(hits=[], total=0)
     results = searcher.search(combined, **kwargs)
-    results.formatter = _MarkFormatter()
-    results.fragmenter = highlight.ContextFragmenter(maxchars=200, surround=40)
+    snippets = Snippets(combined)
     hits = []
     for hit in results:
         stored = dict(hit.fields())
         score = float(hit.score) if hit.score is not None and request.sort != "date" else None
-        hits.append(Hit(fields=stored, score=score, marked_snippet=_snippet(hit, stored)))
+        hits.append(Hit(fields=stored, score=score, marked_snippet=snippets(stored)))
     return SearchResult(hits=hits, total=len(results))

@@ -1,4 +1,4 @@
-"""Translate a parsed query (a Whoosh tree of the user's words) into a tantivy query."""
+"""Translate a parsed query (a Whoosh tree of analysed words) into a tantivy query."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from typing import Any
 
 import tantivy
 from whoosh import query
-from whoosh.analysis import STOP_WORDS
 from whoosh.util.times import long_to_datetime
 
 from corrlog.errors import QueryError
 
 Occur = tantivy.Occur
 Q = tantivy.Query
-ANALYSED = frozenset({"subject", "body", "attachment_text", "fulltext", "client", "attachment"})
-STOPPED = frozenset({"subject", "body", "attachment_text", "fulltext"})  # as Whoosh drops them
 BOOSTS = {"subject": 2.0}  # Whoosh's field_boost
 # tantivy dates are nanoseconds in an i64 (1677-2262); mail may claim year 1 or 9999
 EARLIEST = tantivy.MIN_DATETIME.replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
@@ -23,9 +20,9 @@ LATEST = tantivy.MAX_DATETIME.replace(tzinfo=None, microsecond=0) - timedelta(se
 _REGEX_SPECIAL = frozenset('.^$*+?()[]{}|\\#&~"<>@-')
 
 
-def translate(ix: Any, schema: Any, tree: query.Query) -> Any:
-    """The tantivy query for a parsed tree; analysed fields use tantivy's own analysers."""
-    translated = _Translator(ix, schema).node(tree)
+def translate(schema: Any, tree: query.Query) -> Any:
+    """The tantivy query for a parsed tree (its words are already analysed, as indexed)."""
+    translated = _Translator(schema).node(tree)
     return Q.all_query() if translated is None else translated
 
 
@@ -42,11 +39,6 @@ def _wildcard(pattern: str) -> str:
     return "".join({"*": ".*", "?": "."}.get(c, _escape(c)) for c in pattern)
 
 
-def _phrase(words: list[str]) -> str:
-    cleaned = " ".join(w.replace('"', " ").replace("\\", " ") for w in words)
-    return f'"{cleaned}"'
-
-
 def _when(value: int | None) -> datetime | None:
     """A Whoosh date number (as its parser makes for a single day) as a datetime."""
     return None if value is None else long_to_datetime(value)
@@ -57,14 +49,13 @@ def _everything_but(excluded: Any) -> Any:
 
 
 class _Translator:
-    """One translation: the index (for its analysers) and its schema."""
+    """One translation against a schema."""
 
-    def __init__(self, ix: Any, schema: Any) -> None:
-        self._ix = ix
+    def __init__(self, schema: Any) -> None:
         self._schema = schema
 
     def node(self, q: query.Query) -> Any | None:
-        """A tantivy query, or None for a clause that constrains nothing (a stop word)."""
+        """A tantivy query, or None for a clause that constrains nothing (stop words only)."""
         if isinstance(q, query.And):
             return self._and(q.subqueries)
         if isinstance(q, query.Or):
@@ -131,15 +122,15 @@ class _Translator:
     def _term(self, field: str, text: Any) -> Any | None:
         if field == "date" and isinstance(text, datetime):
             return self._dates(text, text, False, False)
-        if field in STOPPED and (text in STOP_WORDS or len(text) < 2):
-            return None
-        return self._words(field, [text])
+        return Q.term_query(self._schema, field, text)
 
-    def _words(self, field: str, words: list[str]) -> Any:
-        if field in ANALYSED:
-            return self._ix.parse_query(_phrase(words), [field])
-        terms = [Q.term_query(self._schema, field, w) for w in words]
-        return terms[0] if len(terms) == 1 else Q.boolean_query([(Occur.Must, t) for t in terms])
+    def _words(self, field: str, words: list[str]) -> Any | None:
+        if not words:  # a phrase of stop words only
+            return None
+        if len(words) == 1:
+            return Q.term_query(self._schema, field, words[0])
+        phrase: list[str | tuple[int, str]] = list(words)
+        return Q.phrase_query(self._schema, field, phrase)
 
     def _regex(self, field: str, pattern: str) -> Any:
         return Q.regex_query(self._schema, field, pattern)

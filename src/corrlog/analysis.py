@@ -1,0 +1,119 @@
+"""The one text analysis every engine uses: words as Whoosh's StemmingAnalyzer makes them, fast.
+
+Both engines index the word lists made here (Whoosh takes them as pre-analysed field
+values, tantivy as whitespace-separated tokens), so a query finds the same documents
+whichever engine runs it. `words()` gives exactly the tokens of
+`StemmingAnalyzer(maxsize=MAX_TOKEN)` (a differential test holds it to that) at a
+fraction of the cost: one C-level `findall` and a cached stem per distinct word instead
+of a generator chain per token. Snippets are cut here too, the same for both engines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+from whoosh.analysis import STOP_WORDS
+from whoosh.lang.porter import stem
+
+MAX_TOKEN = 64  # longer "words" (base64 runs, 10 MB lines) are noise and cost time
+STEM_CACHE = 200_000  # distinct words remembered before the cache starts over
+FRAGMENT_CHARS = 200  # a snippet's length around its first match
+CONTEXT_CHARS = 40  # how much text before the first match a snippet shows
+
+_TOKEN = re.compile(r"[\w*]+(?:\.?[\w*]+)*")  # Whoosh's RegexTokenizer default pattern
+_TOKEN_CHAR = re.compile(r"[\w*]")
+_STOP = frozenset(STOP_WORDS)
+_stems: dict[str, str] = {}
+
+
+def tokens(text: str) -> list[str]:
+    """The lower-cased tokens of a text (what the `client` and `attachment` fields index)."""
+    if text.isascii():
+        return _TOKEN.findall(text.lower())
+    return [token.lower() for token in _TOKEN.findall(text)]
+
+
+def _stem(word: str) -> str:
+    if len(_stems) >= STEM_CACHE:
+        _stems.clear()
+    stemmed: str = stem(word)
+    _stems[word] = stemmed
+    return stemmed
+
+
+def words(text: str) -> list[str]:
+    """The indexed words of a text: tokens without stop words, short or long ones, stemmed."""
+    get = _stems.get
+    return [
+        get(token) or _stem(token)
+        for token in tokens(text)
+        if 1 < len(token) <= MAX_TOKEN and token not in _STOP
+    ]
+
+
+def _token_start(text: str, at: int) -> int:
+    """Where the token holding `text[at]` starts (tokens join word runs with single dots)."""
+    start = at
+    while start > 0 and (
+        _TOKEN_CHAR.match(text[start - 1])
+        or (text[start - 1] == "." and start > 1 and _TOKEN_CHAR.match(text[start - 2]))
+    ):
+        start -= 1
+    return start
+
+
+class Highlighter:
+    """Marks the words of a query in texts: finds candidates by prefix, checks each exactly.
+
+    A stem always begins with all but the last character of the word it came from
+    (Porter changes only a word's ending), so the candidates are the tokens starting
+    with one of those prefixes; each candidate is analysed before it counts as a match.
+    """
+
+    def __init__(self, terms: Collection[str], mark: tuple[str, str]) -> None:
+        self._terms = frozenset(terms)
+        prefixes = sorted({t[: max(1, len(t) - 1)] for t in self._terms}, key=len, reverse=True)
+        pattern = "|".join(re.escape(p) for p in prefixes)
+        self._candidates = re.compile(rf"(?<![\w*])(?:{pattern})", re.I) if prefixes else None
+        self._mark = mark
+
+    def _matches(self, token: str) -> bool:
+        analysed = words(token)
+        return len(analysed) == 1 and analysed[0] in self._terms
+
+    def first_match(self, text: str) -> tuple[int, int] | None:
+        """The (start, end) of the first token of `text` that is one of the terms."""
+        if self._candidates is None:
+            return None
+        position = 0
+        while found := self._candidates.search(text, position):
+            start = _token_start(text, found.start())
+            token = _TOKEN.match(text, start)
+            if token is None:  # cannot happen: a candidate starts inside a token
+                break
+            if self._matches(token.group()):
+                return token.span()
+            position = max(token.end(), found.end())
+        return None
+
+    def snippet(self, text: str) -> str | None:
+        """A fragment around the first match with every match in it marked, or None."""
+        first = self.first_match(text)
+        if first is None:
+            return None
+        start = max(0, first[0] - CONTEXT_CHARS)
+        if start:
+            start = _token_start(text, start) if _TOKEN_CHAR.match(text[start]) else start
+        end = min(len(text), max(first[1], start + FRAGMENT_CHARS))
+        while end < len(text) and _TOKEN_CHAR.match(text[end]):
+            end += 1
+        fragment = text[start:end]
+        begin, finish = self._mark
+        out, last = [], 0
+        for token in _TOKEN.finditer(fragment):
+            if self._matches(token.group()):
+                out += [fragment[last : token.start()], begin, token.group(), finish]
+                last = token.end()
+        out.append(fragment[last:])
+        return " ".join("".join(out).split())
