@@ -39,10 +39,14 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ADDRESS_SPLIT = re.compile(r"[\s,;<>()\"']+")
 # One plain list entry: addr, Name <addr> or "Name" <addr>. getaddresses() is pure Python
 # and was 60% of header time on Enron; anything fancier (groups, comments, escapes) goes to it.
-_ATOMS = r"[^\s\"<>()\[\],;:@\\]+"
+_ATOMS = r"[^\s\"<>()\[\],;:@\\]++"
+_NAME_WORD = r"[^\s\"<>()\[\],;:@\\]++"
+# One plain list entry: `"Name" <a@b>`, `Name Words <a@b>` or `a@b`. Every quantifier is
+# possessive and no two can take the same blank, so a match costs linear time whatever the
+# input (a lazy name followed by `[ \t]*` took cubic time on a header of blanks).
 _PLAIN_ENTRY = re.compile(
-    rf"[ \t]*(?:(?:\"(?P<quoted>[^\"\\]*)\"|(?P<name>[^\"<>()\[\],;:@\\]*?))[ \t]*"
-    rf"<(?P<angle>{_ATOMS}@{_ATOMS})>|(?P<bare>{_ATOMS}@{_ATOMS}))[ \t]*(?:,|\Z)"
+    rf"[ \t]*+(?:(?:\"(?P<quoted>[^\"\\]*+)\"|(?P<name>{_NAME_WORD}(?:[ \t]++{_NAME_WORD})*+)?)"
+    rf"[ \t]*+<(?P<angle>{_ATOMS}@{_ATOMS})>|(?P<bare>{_ATOMS}@{_ATOMS}))[ \t]*+(?:,|\Z)"
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
