@@ -18,7 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 # letters, digits, punctuation that splits or joins tokens, case pairs and odd Unicode
 ALPHABET = st.sampled_from(
-    list("abcdeXYZ019 .,*_-'@\n\t") + ["İ", "ß", "é", "Ω", "ﬁ", "٣", "\u0301", "K", "Σ"]
+    [*"abcdeXYZ019 .,*_-'@\n\t", "İ", "ß", "é", "Ω", "ﬁ", "٣", "\u0301", "K", "Σ"]
 )
 
 

@@ -711,3 +711,45 @@ def test_whoosh_date_filter_matches_whoosh_daterange(tmp_path: Path) -> None:
         dates = [hit.fields["date_iso"] for hit in got.hits]
         assert dates == sorted(dates, reverse=True)
     assert split_dates(query.Term("body", "x")) == (query.Term("body", "x"), [])
+
+
+def test_whoosh_term_pool_yields_postings_in_order() -> None:
+    """Postings come out by field, term and document number, whatever order they went in."""
+    from corrlog.index_whoosh import TermPool
+
+    postings = [
+        ("body", b"gas", 4, 1.0, b"v4"),
+        ("body", b"alpha", 2, 2.0, b"v2"),
+        ("subject", b"gas", 1, 2.0, b"s1"),
+        ("body", b"gas", 7, 3.0, b"v7"),
+        ("body", b"gas", 5, 1.0, None),  # a merged segment's document, out of order
+        ("body", b"alpha", 9, 1.0, b"v9"),
+    ]
+    pool = TermPool(overflow=None)
+    for posting in postings:
+        pool.add(posting)
+    assert sorted(postings, key=lambda p: (p[0], p[1], p[2])) == list(pool.iter_postings())
+    assert {"body", "subject"} == pool.fieldnames
+
+
+def test_whoosh_index_past_the_term_pool_limit_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit too big for the term pool goes through Whoosh's spilling pool: same results."""
+    import corrlog.index_whoosh
+
+    records = [
+        mail(f"r{n:02}", datetime(2026, 3, 1, tzinfo=UTC), f"Day {n}", f"word{n % 3} text", n)
+        for n in range(40)
+    ]
+    found = []
+    for limit in (corrlog.index_whoosh.MAX_POSTINGS, 25):
+        monkeypatch.setattr(corrlog.index_whoosh, "MAX_POSTINGS", limit)
+        monkeypatch.setattr(corrlog.index_whoosh, "LIMIT_MB", 0)  # and it spills runs to disk
+        index = open_index(tmp_path / f"ix{limit}", "whoosh")
+        with index.writer() as writer:
+            for record in records:
+                writer.add(record, replace=False)
+        found.append([sorted(ids(index, q)) for q in ("word1", "text", "day", '"word2 text"')])
+    assert found[0] == found[1]
+    assert 40 == len(found[0][1])
