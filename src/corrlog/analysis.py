@@ -17,7 +17,7 @@ from whoosh.analysis import STOP_WORDS
 from whoosh.lang.porter import stem
 
 MAX_TOKEN = 64  # longer "words" (base64 runs, 10 MB lines) are noise and cost time
-STEM_CACHE = 200_000  # distinct words remembered before the cache starts over
+STEM_CACHE = 50_000  # distinct words remembered before the cache starts over (as Whoosh)
 FRAGMENT_CHARS = 200  # a snippet's length around its first match
 CONTEXT_CHARS = 40  # how much text before the first match a snippet shows
 

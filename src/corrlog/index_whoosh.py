@@ -43,21 +43,25 @@ class TermPool:
 
     Whoosh's `PostingPool` keeps one tuple per posting (~220 bytes), spills sorted runs to
     disk with pickle past its limit and merges them back at commit: on a large ingest that
-    was a fifth of the writer's time. Here a term holds its document numbers and weights in
-    arrays and its encoded positions in a list (~70 bytes a posting), and the commit sorts
-    the distinct terms only (a term's postings arrive in document order; merged segments
-    may not, and are sorted). Past MAX_POSTINGS everything moves into Whoosh's own pool
+    was a fifth of the writer's time. Here each field maps its terms to their postings: a
+    term seen once keeps its one posting as a tuple, a term seen again keeps document
+    numbers and weights in arrays and encoded positions in a list; the commit sorts the
+    distinct terms only (a term's postings arrive in document order; merged segments may
+    not, and are sorted). Past MAX_POSTINGS everything moves into Whoosh's own pool
     (`overflow`), which spills to disk: memory stays bounded for a batch of huge messages.
     """
 
     def __init__(self, overflow: Any) -> None:
-        self.fieldnames: set[str] = set()
-        self._terms: dict[tuple[str, bytes], tuple[array[int], array[float], list[bytes | None]]]
-        self._terms = {}
+        self._fields: dict[str, dict[bytes, Any]] = {}
         self._unordered: set[tuple[str, bytes]] = set()
         self._count = 0
         self._overflow = overflow
         self._overflowed = False
+
+    @property
+    def fieldnames(self) -> set[str]:
+        """The fields with postings."""
+        return set(self._fields)
 
     def add(self, item: Posting) -> None:
         """Add one posting (Whoosh's `add_post`)."""
@@ -65,16 +69,20 @@ class TermPool:
             self._overflow.add(item)
             return
         fieldname, term, docnum, weight, value = item
-        key = (fieldname, term)
-        found = self._terms.get(key)
+        terms = self._fields.get(fieldname)
+        if terms is None:
+            terms = self._fields[fieldname] = {}
+        found = terms.get(term)
         if found is None:
-            self.fieldnames.add(fieldname)
-            found = self._terms[key] = (array("l"), array("d"), [])
-        elif docnum < found[0][-1]:
-            self._unordered.add(key)
-        found[0].append(docnum)
-        found[1].append(weight)
-        found[2].append(value)
+            terms[term] = (docnum, weight, value)
+        else:
+            if isinstance(found[0], int):  # a second posting: from tuple to arrays
+                found = terms[term] = [array("l", [found[0]]), array("d", [found[1]]), [found[2]]]
+            if docnum < found[0][-1]:
+                self._unordered.add((fieldname, term))
+            found[0].append(docnum)
+            found[1].append(weight)
+            found[2].append(value)
         self._count += 1
         if self._count > MAX_POSTINGS:
             self._spill()
@@ -82,19 +90,22 @@ class TermPool:
     def _spill(self) -> None:
         for posting in self._sorted():
             self._overflow.add(posting)
-        self._terms.clear()
+        self._fields.clear()
         self._overflowed = True
 
     def _sorted(self) -> Iterator[Posting]:
-        for key in sorted(self._terms):
-            docnums, weights, values = self._terms[key]
-            rows: Iterator[tuple[int, float, bytes | None]]
-            rows = zip(docnums, weights, values, strict=True)
-            if key in self._unordered:
-                rows = iter(sorted(rows, key=lambda row: row[0]))
-            fieldname, term = key
-            for docnum, weight, value in rows:
-                yield fieldname, term, docnum, weight, value
+        for fieldname in sorted(self._fields):
+            terms = self._fields[fieldname]
+            for term in sorted(terms):
+                found = terms[term]
+                if isinstance(found[0], int):
+                    yield fieldname, term, found[0], found[1], found[2]
+                    continue
+                rows: Iterator[tuple[int, float, bytes | None]] = zip(*found, strict=True)
+                if (fieldname, term) in self._unordered:
+                    rows = iter(sorted(rows, key=lambda row: row[0]))
+                for docnum, weight, value in rows:
+                    yield fieldname, term, docnum, weight, value
 
     def iter_postings(self) -> Iterator[Posting]:
         """Every posting, ordered by field, term and document number."""
@@ -105,9 +116,10 @@ class TermPool:
 
     def cleanup(self) -> None:
         """Forget everything and remove spilled runs (the writer committed or cancelled)."""
-        self._terms.clear()
+        self._fields.clear()
         self._unordered.clear()
-        self._overflow.cleanup()
+        if self._overflow is not None:
+            self._overflow.cleanup()
 
 
 def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> dict[str, Any]:
