@@ -753,3 +753,29 @@ def test_whoosh_index_past_the_term_pool_limit_is_the_same(
         found.append([sorted(ids(index, q)) for q in ("word1", "text", "day", '"word2 text"')])
     assert found[0] == found[1]
     assert 40 == len(found[0][1])
+
+
+@pytest.mark.parametrize("sort", ["relevance", "date"])
+def test_date_only_query_skips_replaced_documents(idx_engine_path: Any, sort: str) -> None:
+    """Replaced records leave deleted documents behind: a date-only query counts each once."""
+    index = idx_engine_path
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    records = [mail(f"d{n}", start + timedelta(days=n), f"Day {n}", "text", n) for n in range(10)]
+    with index.writer() as writer:
+        for record in records:
+            writer.add(record, replace=False)
+    with index.writer() as writer:
+        for record in records[2:5]:
+            writer.add(record, replace=True)
+    result = search(index, SearchRequest("date:[2026-03-01 to 2026-03-31]", limit=6, sort=sort))
+    assert 10 == result.total
+    found = [hit.fields["id"] for hit in result.hits]
+    assert len(found) == len(set(found)) == 6
+    if sort == "date":
+        assert ["d9", "d8", "d7", "d6", "d5", "d4"] == found
+
+
+@pytest.fixture
+def idx_engine_path(tmp_path: Path, engine: str) -> SearchIndex:
+    """An empty index of each engine in a fresh directory."""
+    return open_index(tmp_path / "ix", engine)
