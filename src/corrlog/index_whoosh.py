@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import index, query
+from whoosh.collectors import Collector, FilterCollector, TopCollector
 from whoosh.searching import Searcher
 
 from corrlog.analysis import tokens, words
@@ -459,7 +460,12 @@ def _collect(
     allowed: set[int] | None,
     snippets: Snippets,
 ) -> SearchResult:
-    results = searcher.search(combined, limit=request.limit, filter=allowed)
+    # Every match is scored once and counted: Whoosh's default skips blocks and swaps in
+    # pruned matchers, which then needs a second run of the query to count the matches.
+    top: Collector = TopCollector(limit=request.limit, usequality=False, replace=0)
+    collector = top if allowed is None else FilterCollector(top, allow=allowed)
+    searcher.search_with_collector(combined, collector)
+    results = collector.results()
     hits = []
     for hit in results:
         stored = dict(hit.fields())
