@@ -779,3 +779,21 @@ def test_date_only_query_skips_replaced_documents(idx_engine_path: Any, sort: st
 def idx_engine_path(tmp_path: Path, engine: str) -> SearchIndex:
     """An empty index of each engine in a fresh directory."""
     return open_index(tmp_path / "ix", engine)
+
+
+def test_word_positions_encode_exactly_like_whoosh_positions() -> None:
+    """A word list indexed through WordPositions gives Positions' postings, byte for byte."""
+    from whoosh.formats import Positions
+
+    from corrlog.index import WordPositions, make_schema
+
+    text = "We will deliver the mockups on Friday; the mockups follow the brief. Mockups!"
+    analysed = words(text)
+    field = make_schema()["subject"]
+    assert isinstance(field.format, WordPositions)
+    plain = Positions(field_boost=field.format.field_boost)
+    expected = sorted(plain.word_values(analysed, field.analyzer, mode="index"))
+    assert expected == sorted(field.format.word_values(analysed, field.analyzer, mode="index"))
+    from_text = sorted(field.format.word_values(text, field.analyzer, mode="index"))
+    assert [p[:3] for p in expected] == [p[:3] for p in from_text]  # text still works
+    assert any(freq == 3 for _word, freq, _weight, _value in expected)  # "mockup" three times

@@ -27,6 +27,7 @@ from whoosh.analysis import (
     StemmingAnalyzer,
 )
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.formats import Positions
 from whoosh.qparser import MultifieldParser
 from whoosh.qparser.dateparse import DateParserPlugin
 from whoosh.util.times import TimeError
@@ -63,7 +64,7 @@ def make_schema() -> Schema:
     """
     words = StemmingAnalyzer(maxsize=MAX_TOKEN)
     names = StandardAnalyzer(stoplist=None, maxsize=MAX_TOKEN)
-    return Schema(
+    schema = Schema(
         id=ID(stored=True, unique=True),
         kind=ID(stored=True),
         source=ID(stored=True),
@@ -86,6 +87,35 @@ def make_schema() -> Schema:
         recipients=STORED(),
         sha256=STORED(),
     )
+    for name in (*STEMMED_FIELDS, *NAME_FIELDS):
+        schema[name].format = WordPositions(field_boost=schema[name].format.field_boost)
+    return schema
+
+
+class WordPositions(Positions):  # type: ignore[misc]
+    """Whoosh's Positions format, fast for documents that arrive as word lists.
+
+    Whoosh turns a list into one Token per word and collects it through generators;
+    this counts positions in one loop. The bytes written are Positions' own, so indexes
+    read the same; text (a query, an older caller) still goes through the analyser.
+    Schemas pickle this class by name: it stays here.
+    """
+
+    def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[Any]:
+        """(word, frequency, weight, encoded positions) for each distinct word."""
+        if not isinstance(value, list):
+            yield from super().word_values(value, analyzer, **kwargs)
+            return
+        positions: dict[str, list[int]] = {}
+        for position, word in enumerate(value):
+            found = positions.get(word)
+            if found is None:
+                positions[word] = [position]
+            else:
+                found.append(position)
+        boost, encode = self.field_boost, self.encode
+        for word, found in positions.items():
+            yield word, len(found), len(found) * boost, encode(found)
 
 
 def address_tokens(addresses: list[str] | tuple[str, ...]) -> str:
