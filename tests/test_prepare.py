@@ -131,3 +131,23 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
     while any(map(alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(map(alive, workers))
+
+
+def test_words_analysed_in_workers_equal_the_indexed_texts() -> None:
+    """The words a worker sends along are exactly what the index would analyse itself."""
+    from corrlog.analysis import analyse
+    from corrlog.ingest_mail import MailItem, mail_record
+    from corrlog.model import Origin, SourceKind
+
+    fixtures = sorted((Path(__file__).parent / "fixtures" / "mail").glob("*.eml"))
+    assert fixtures
+    for path in fixtures:
+        raw = path.read_bytes()
+        ready = prepare_mail(raw, me=frozenset(), rules=DEFAULT_RULES)
+        item = MailItem(raw, Origin(SourceKind.MAILDIR, "box", path=path.name))
+        doc = mail_record(item, contracts={}, me=frozenset(), thread_links={}, prepared=ready)
+        assert ready.words is not None, path.name
+        assert doc.words == ready.words
+        texts = (doc.record.subject, doc.record.text, doc.attachment_text, doc.fulltext)
+        assert ready.words == analyse(*texts), path.name
+        assert any(ready.words.values()), path.name

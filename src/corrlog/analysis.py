@@ -17,6 +17,8 @@ from whoosh.analysis import STOP_WORDS
 from whoosh.lang.porter import stem
 
 MAX_TOKEN = 64  # longer "words" (base64 runs, 10 MB lines) are noise and cost time
+MAX_STORED = 100_000  # characters of subject and body kept in the index (and analysed)
+MAX_INDEXED = 1_000_000  # characters of any other text field analysed (the archive keeps all)
 STEM_CACHE = 50_000  # distinct words remembered before the cache starts over (as Whoosh)
 FRAGMENT_CHARS = 200  # a snippet's length around its first match
 CONTEXT_CHARS = 40  # how much text before the first match a snippet shows
@@ -50,6 +52,34 @@ def words(text: str) -> list[str]:
         for token in tokens(text)
         if 1 < len(token) <= MAX_TOKEN and token not in _STOP
     ]
+
+
+Words = dict[str, list[str]]  # a record's analysed text fields, as `analyse` makes them
+
+
+def fulltext_extra(body: str, fulltext: str) -> str:
+    """The part of `fulltext` not already indexed as `body` (each text is analysed once).
+
+    `fulltext:` queries search body and this remainder together (see `index.build_query`).
+    """
+    if body and fulltext.startswith(body):
+        return fulltext[len(body) :]
+    return fulltext
+
+
+def analyse(subject: str, body: str, attachment_text: str, fulltext: str) -> Words:
+    """The words of a record's stemmed fields, cut as the index cuts them.
+
+    Pure and picklable: mail is analysed here in the parse workers (corrlog.prepare), so
+    the process that writes the index only hands the lists on.
+    """
+    body = body[:MAX_STORED]
+    return {
+        "subject": words(subject[:MAX_STORED]),
+        "body": words(body),
+        "attachment_text": words(attachment_text[:MAX_INDEXED]),
+        "fulltext": words(fulltext_extra(body, fulltext)[:MAX_INDEXED]),
+    }
 
 
 def _token_start(text: str, at: int) -> int:

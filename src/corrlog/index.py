@@ -32,7 +32,7 @@ from whoosh.qparser import MultifieldParser
 from whoosh.qparser.dateparse import DateParserPlugin
 from whoosh.util.times import TimeError
 
-from corrlog.analysis import MAX_TOKEN, Highlighter, tokens
+from corrlog.analysis import MAX_STORED, MAX_TOKEN, Highlighter, Words, tokens
 from corrlog.errors import ConfigError, IndexingError, QueryError
 from corrlog.model import Origin, Record, SourceKind
 
@@ -49,8 +49,6 @@ STORED_FIELDS = (
 STEMMED_FIELDS = ("subject", "body", "attachment_text", "fulltext")  # analysis.words
 NAME_FIELDS = ("client", "attachment")  # analysis.tokens: split and lower-cased only
 MARK_START, MARK_END = "\x02", "\x03"
-MAX_STORED = 100_000  # characters of the text kept in the index for snippets
-MAX_INDEXED = 1_000_000  # characters of any one text field indexed (the archive keeps all)
 HIGHLIGHT_CHARS = 20_000  # snippets come from a text's start
 SNIPPET_CHARS = 160  # the plain snippet when no word of the query is in the text
 
@@ -163,16 +161,6 @@ def stored_fields(record: Record) -> dict[str, Any]:
 def utc_naive(when: datetime) -> datetime:
     """A date as the index keeps it: UTC without a time zone."""
     return when.astimezone(UTC).replace(tzinfo=None)
-
-
-def fulltext_extra(body: str, fulltext: str) -> str:
-    """The part of `fulltext` not already indexed as `body` (each text is analysed once).
-
-    `fulltext:` queries search body and this remainder together (see `build_query`).
-    """
-    if body and fulltext.startswith(body):
-        return fulltext[len(body) :]
-    return fulltext
 
 
 def plain_snippet(body: str) -> str:
@@ -455,9 +443,19 @@ class IndexBatch(Protocol):
     """Writes within one commit of an index."""
 
     def add(
-        self, record: Record, *, replace: bool, attachment_text: str = "", fulltext: str = ""
+        self,
+        record: Record,
+        *,
+        replace: bool,
+        attachment_text: str = "",
+        fulltext: str = "",
+        words: Words | None = None,
     ) -> None:
-        """Add a record's document; `replace` first removes the committed one with its id."""
+        """Add a record's document; `replace` first removes the committed one with its id.
+
+        `words` are the text fields already analysed (`analysis.analyse` of the same texts);
+        without them the engine analyses the texts itself.
+        """
 
     def delete(self, record_id: str) -> None:
         """Remove a record's document (no-op when absent)."""

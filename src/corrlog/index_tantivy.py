@@ -16,10 +16,9 @@ from typing import Any
 
 import tantivy
 
-from corrlog.analysis import tokens, words
+from corrlog.analysis import Words, analyse, tokens
 from corrlog.errors import IndexingError, QueryError
 from corrlog.index import (
-    MAX_INDEXED,
     NAME_FIELDS,
     STEMMED_FIELDS,
     Hit,
@@ -29,7 +28,6 @@ from corrlog.index import (
     address_tokens,
     build_query,
     count_problem,
-    fulltext_extra,
     open_existing,
     read_error,
     stored_fields,
@@ -77,9 +75,12 @@ def analyser_problem(directory: Path) -> str | None:
     return None
 
 
-def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> Any:
+def to_document(
+    record: Record, attachment_text: str = "", fulltext: str = "", words: Words | None = None
+) -> Any:
     """The tantivy document for a record (`fulltext` holds only what `body` does not)."""
     stored = stored_fields(record)
+    analysed = words or analyse(record.subject, record.text, attachment_text, fulltext)
     doc = tantivy.Document()
     for name in ("id", "kind", "source", "direction"):
         doc.add_text(name, stored[name])
@@ -90,13 +91,10 @@ def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -
     for name, addresses in (("from", [record.sender] if record.sender else []), ("to", None)):
         for token in address_tokens(record.recipients if addresses is None else addresses).split():
             doc.add_text(name, token)
-    for name in ("subject", "body"):
-        doc.add_text(name, " ".join(words(stored[name])))
+    for name in STEMMED_FIELDS:
+        doc.add_text(name, " ".join(analysed[name]))
     for name in NAME_FIELDS:
         doc.add_text(name, " ".join(tokens(stored[name])))
-    doc.add_text("attachment_text", " ".join(words(attachment_text[:MAX_INDEXED])))
-    extra = fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED]
-    doc.add_text("fulltext", " ".join(words(extra)))
     doc.add_date("date", clamp_date(utc_naive(record.date)))
     doc.add_bytes(STORED, json.dumps(stored, ensure_ascii=False).encode())
     return doc
@@ -229,12 +227,18 @@ class TantivyBatch:
         self._added: set[str] = set()
 
     def add(
-        self, record: Record, *, replace: bool, attachment_text: str = "", fulltext: str = ""
+        self,
+        record: Record,
+        *,
+        replace: bool,
+        attachment_text: str = "",
+        fulltext: str = "",
+        words: Words | None = None,
     ) -> None:
         """Add a record's document; `replace` first removes the committed one with the same id."""
         if replace or record.id in self._added:
             self._raw.delete_documents_by_term("id", record.id)  # only earlier documents
-        self._raw.add_document(to_document(record, attachment_text, fulltext))
+        self._raw.add_document(to_document(record, attachment_text, fulltext, words))
         self._added.add(record.id)
 
     def delete(self, record_id: str) -> None:

@@ -16,10 +16,9 @@ from whoosh import index, query
 from whoosh.collectors import Collector, FilterCollector, TopCollector
 from whoosh.searching import Searcher
 
-from corrlog.analysis import tokens, words
+from corrlog.analysis import Words, analyse, tokens
 from corrlog.errors import IndexingError, QueryError
 from corrlog.index import (
-    MAX_INDEXED,
     Hit,
     SearchRequest,
     SearchResult,
@@ -27,7 +26,6 @@ from corrlog.index import (
     address_tokens,
     build_query,
     count_problem,
-    fulltext_extra,
     make_schema,
     open_existing,
     read_error,
@@ -125,28 +123,26 @@ class TermPool:
             self._overflow.cleanup()
 
 
-def to_document(record: Record, attachment_text: str = "", fulltext: str = "") -> dict[str, Any]:
+def to_document(
+    record: Record, attachment_text: str = "", fulltext: str = "", words: Words | None = None
+) -> dict[str, Any]:
     """The Whoosh document for a record (`fulltext` holds only what `body` does not).
 
     Text fields are handed to Whoosh already analysed (`corrlog.analysis`: the same words
-    its analysers make, much faster); `_stored_<field>` keeps the text itself.
+    its analysers make, much faster; `words` when the caller analysed them already);
+    `_stored_<field>` keeps the text itself.
     """
     stored = stored_fields(record)
-    analysed = {
-        "subject": words(stored["subject"]),
-        "body": words(stored["body"]),
-        "client": tokens(stored["client"]),
-        "attachment": tokens(stored["attachment"]),
-    }
+    analysed = words or analyse(record.subject, record.text, attachment_text, fulltext)
+    names = {"client": tokens(stored["client"]), "attachment": tokens(stored["attachment"])}
     return {
         **stored,
         **analysed,
-        **{f"_stored_{name}": stored[name] for name in analysed},
+        **names,
+        **{f"_stored_{name}": stored[name] for name in ("subject", "body", *names)},
         "unlinked": "yes" if record.client and not record.contract else "no",
         "from": address_tokens([record.sender]) if record.sender else "",
         "to": address_tokens(record.recipients),
-        "attachment_text": words(attachment_text[:MAX_INDEXED]),
-        "fulltext": words(fulltext_extra(stored["body"], fulltext)[:MAX_INDEXED]),
         "date": utc_naive(record.date),
     }
 
@@ -299,12 +295,18 @@ class WhooshBatch:
         return self._searcher
 
     def add(
-        self, record: Record, *, replace: bool, attachment_text: str = "", fulltext: str = ""
+        self,
+        record: Record,
+        *,
+        replace: bool,
+        attachment_text: str = "",
+        fulltext: str = "",
+        words: Words | None = None,
     ) -> None:
         """Add a record's document; `replace` first removes the committed one with the same id."""
         if replace or record.id in self._pending:
             self._deleted.add(record.id)
-        self._pending[record.id] = to_document(record, attachment_text, fulltext)
+        self._pending[record.id] = to_document(record, attachment_text, fulltext, words)
 
     def delete(self, record_id: str) -> None:
         """Remove a record's document (no-op when absent)."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from corrlog.analysis import Words, analyse
 from corrlog.archive import sha256_hex
 from corrlog.errors import RecordError
 from corrlog.model import Contract, Direction, Kind, Origin, Record
@@ -43,6 +44,7 @@ class MailDoc:
     attachment_text: str
     fulltext: str
     quarantine: str | None
+    words: Words | None = None  # the text fields analysed for the index (`analysis.analyse`)
 
 
 def _display(address: Address) -> str:
@@ -86,6 +88,7 @@ class Prepared:
     problem: str | None
     direction: Direction
     kind: Kind
+    words: Words | None  # the text fields analysed for the index, None when unparseable
 
 
 def prepare_mail(raw: bytes, *, me: frozenset[str], rules: ClassifyRules) -> Prepared:
@@ -104,7 +107,16 @@ def prepare_mail(raw: bytes, *, me: frozenset[str], rules: ClassifyRules) -> Pre
         if parsed
         else (Kind.MESSAGE, "quarantined")
     )
-    return Prepared(sha256_hex(raw), headers, parsed, problem, direction, kind)
+    words = (
+        analyse(headers.subject, parsed.new_text, _attachment_text(parsed), parsed.text)
+        if parsed
+        else None
+    )
+    return Prepared(sha256_hex(raw), headers, parsed, problem, direction, kind, words)
+
+
+def _attachment_text(parsed: ParsedMail) -> str:
+    return "\n".join(a.text for a in parsed.attachments if a.text)
 
 
 def mail_record(
@@ -156,7 +168,8 @@ def mail_record(
         record=record,
         message_id=headers.message_id,
         thread_refs=refs,
-        attachment_text="\n".join(a.text for a in parsed.attachments if a.text) if parsed else "",
+        attachment_text=_attachment_text(parsed) if parsed else "",
         fulltext=parsed.text if parsed else "",
         quarantine=ready.problem,
+        words=ready.words,
     )

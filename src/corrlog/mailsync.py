@@ -151,7 +151,7 @@ def _commit_one(
         get_logger(source=item.origin.source.value).warning(
             "message cannot be parsed; archived raw and quarantined", origin=key, reason=quarantine
         )
-    return IndexDoc(doc.record, doc.attachment_text, doc.fulltext, new=True)
+    return IndexDoc(doc.record, doc.attachment_text, doc.fulltext, new=True, words=doc.words)
 
 
 # Maildir ---------------------------------------------------------------------------------

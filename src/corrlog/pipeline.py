@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 
+from corrlog.analysis import Words
 from corrlog.config import ContractConfig
 from corrlog.datadir import Session
 from corrlog.ingest import NoteItem, mtime_datetime, note_record, parse_note_item
@@ -75,6 +76,7 @@ class IndexDoc:
     attachment_text: str = ""
     fulltext: str = ""
     new: bool = False
+    words: Words | None = None  # the texts already analysed (`analysis.analyse`), if known
 
 
 def config_contract(spec: ContractConfig) -> Contract:
@@ -200,7 +202,7 @@ class Pipeline:
             rules=self.rules,
             prepared=prepared,
         )
-        index_doc = IndexDoc(doc.record, doc.attachment_text, doc.fulltext)
+        index_doc = IndexDoc(doc.record, doc.attachment_text, doc.fulltext, words=doc.words)
         return index_doc, doc.message_id, doc.thread_refs, doc.quarantine
 
     def rebuild_doc(self, row: sqlite3.Row) -> IndexDoc:
@@ -260,6 +262,7 @@ class Pipeline:
                             replace=not doc.new,
                             attachment_text=doc.attachment_text,
                             fulltext=doc.fulltext,
+                            words=doc.words,
                         )
                     except Exception as exc:  # one bad record must never block the index
                         failed.append(
