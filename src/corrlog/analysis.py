@@ -54,7 +54,7 @@ def words(text: str) -> list[str]:
     ]
 
 
-Words = dict[str, list[str]]  # a record's analysed text fields, as `analyse` makes them
+Words = dict[str, str]  # a record's analysed text fields: words joined by single spaces
 
 
 def fulltext_extra(body: str, fulltext: str) -> str:
@@ -68,17 +68,18 @@ def fulltext_extra(body: str, fulltext: str) -> str:
 
 
 def analyse(subject: str, body: str, attachment_text: str, fulltext: str) -> Words:
-    """The words of a record's stemmed fields, cut as the index cuts them.
+    """The words of a record's stemmed fields, cut as the index cuts them, space-joined.
 
-    Pure and picklable: mail is analysed here in the parse workers (corrlog.prepare), so
-    the process that writes the index only hands the lists on.
+    Mail is analysed in the parse workers (corrlog.prepare), so the process that writes the
+    index only hands the words on. One string per field (words never hold a space) costs
+    a fraction of a list of words to send between processes and to hold until the commit.
     """
     body = body[:MAX_STORED]
     return {
-        "subject": words(subject[:MAX_STORED]),
-        "body": words(body),
-        "attachment_text": words(attachment_text[:MAX_INDEXED]),
-        "fulltext": words(fulltext_extra(body, fulltext)[:MAX_INDEXED]),
+        "subject": " ".join(words(subject[:MAX_STORED])),
+        "body": " ".join(words(body)),
+        "attachment_text": " ".join(words(attachment_text[:MAX_INDEXED])),
+        "fulltext": " ".join(words(fulltext_extra(body, fulltext)[:MAX_INDEXED])),
     }
 
 

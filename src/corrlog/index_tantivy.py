@@ -92,7 +92,7 @@ def to_document(
         for token in address_tokens(record.recipients if addresses is None else addresses).split():
             doc.add_text(name, token)
     for name in STEMMED_FIELDS:
-        doc.add_text(name, " ".join(analysed[name]))
+        doc.add_text(name, analysed[name])
     for name in NAME_FIELDS:
         doc.add_text(name, " ".join(tokens(stored[name])))
     doc.add_date("date", clamp_date(utc_naive(record.date)))

@@ -137,7 +137,7 @@ def to_document(
     names = {"client": tokens(stored["client"]), "attachment": tokens(stored["attachment"])}
     return {
         **stored,
-        **analysed,
+        **{name: joined.split() for name, joined in analysed.items()},
         **names,
         **{f"_stored_{name}": stored[name] for name in ("subject", "body", *names)},
         "unlinked": "yes" if record.client and not record.contract else "no",
