@@ -132,12 +132,22 @@ def to_document(
     its analysers make, much faster; `words` when the caller analysed them already);
     `_stored_<field>` keeps the text itself.
     """
+    return _document(*_parts(record, attachment_text, fulltext, words))
+
+
+def _parts(
+    record: Record, attachment_text: str, fulltext: str, words: Words | None
+) -> tuple[dict[str, Any], Words]:
+    """A document without its analysed text fields, and those fields as joined words.
+
+    A batch keeps documents in this form until its commit: one string per field instead of
+    one string per word (split again only as each document goes to Whoosh).
+    """
     stored = stored_fields(record)
     analysed = words or analyse(record.subject, record.text, attachment_text, fulltext)
     names = {"client": tokens(stored["client"]), "attachment": tokens(stored["attachment"])}
-    return {
+    plain = {
         **stored,
-        **{name: joined.split() for name, joined in analysed.items()},
         **names,
         **{f"_stored_{name}": stored[name] for name in ("subject", "body", *names)},
         "unlinked": "yes" if record.client and not record.contract else "no",
@@ -145,6 +155,11 @@ def to_document(
         "to": address_tokens(record.recipients),
         "date": utc_naive(record.date),
     }
+    return plain, analysed
+
+
+def _document(plain: dict[str, Any], analysed: Words) -> dict[str, Any]:
+    return {**plain, **{name: joined.split() for name, joined in analysed.items()}}
 
 
 class WhooshIndex:
@@ -286,7 +301,7 @@ class WhooshBatch:
     def __init__(self, raw: Any) -> None:
         self._raw = raw
         self._searcher: Any = None
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, tuple[dict[str, Any], Words]] = {}
         self._deleted: set[str] = set()
 
     def _shared_searcher(self) -> Any:
@@ -306,7 +321,7 @@ class WhooshBatch:
         """Add a record's document; `replace` first removes the committed one with the same id."""
         if replace or record.id in self._pending:
             self._deleted.add(record.id)
-        self._pending[record.id] = to_document(record, attachment_text, fulltext, words)
+        self._pending[record.id] = _parts(record, attachment_text, fulltext, words)
 
     def delete(self, record_id: str) -> None:
         """Remove a record's document (no-op when absent)."""
@@ -317,8 +332,8 @@ class WhooshBatch:
         """Hand the batch to Whoosh: deletions first (one shared searcher), then additions."""
         for record_id in sorted(self._deleted):
             self._raw.delete_by_term("id", record_id, searcher=self._shared_searcher())
-        for document in self._pending.values():
-            self._raw.add_document(**document)
+        for plain, analysed in self._pending.values():
+            self._raw.add_document(**_document(plain, analysed))
         self._deleted.clear()
         self._pending.clear()
 
