@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from corrlog import db
-from corrlog.ledger import GENESIS, Entry, Ledger, chain_problems, entry_hash, transaction
+from corrlog.errors import IntegrityError
+from corrlog.ledger import (
+    GENESIS,
+    Entry,
+    Ledger,
+    assert_chain_intact,
+    chain_problems,
+    entry_hash,
+    rows_intact,
+    transaction,
+)
 
 T0 = datetime(2026, 1, 15, 9, 30, 0, 123456, tzinfo=UTC)
 SHA_A = "a" * 64
@@ -254,6 +266,117 @@ def test_altered_genesis_link(chain: list[Entry]) -> None:
     chain[0] = dataclasses.replace(chain[0], prev_hash="f" * 64)
     problems = list(chain_problems(iter(chain)))
     assert problems[0].startswith("ledger entry 1: previous-hash link broken")
+
+
+# the fast chain check (rows_intact, assert_chain_intact) agrees with chain_problems
+
+
+def _rows(chain: list[Entry]) -> list[tuple[object, ...]]:
+    return [tuple(e.to_json().values()) for e in chain]
+
+
+def _damaged(chain: list[Entry], how: str) -> list[Entry]:
+    """The chain with one entry altered, re-hashed after altering, removed or moved."""
+    damaged = list(chain)
+    if how == "altered first":
+        damaged[0] = dataclasses.replace(chain[0], detail='{"forged": 1}')
+    elif how == "altered last":
+        damaged[-1] = dataclasses.replace(chain[-1], event="forged")
+    elif how == "rehashed":
+        forged = dataclasses.replace(chain[1], origin="elsewhere")
+        damaged[1] = dataclasses.replace(forged, hash=forged.expected_hash())
+    elif how == "removed first":
+        del damaged[0]
+    elif how == "removed middle":
+        del damaged[2]
+    elif how == "swapped":
+        damaged[1], damaged[2] = chain[2], chain[1]
+    elif how == "seq stored as real":
+        damaged[1] = dataclasses.replace(chain[1], seq=2.0)  # type: ignore[arg-type]
+    elif how == "time stored as integer":
+        damaged[1] = dataclasses.replace(chain[1], time=20260115)  # type: ignore[arg-type]
+    return damaged
+
+
+DAMAGE = [
+    "altered first",
+    "altered last",
+    "rehashed",
+    "removed first",
+    "removed middle",
+    "swapped",
+    "seq stored as real",
+    "time stored as integer",
+]
+
+
+def test_rows_intact_on_an_intact_chain(chain: list[Entry]) -> None:
+    """An untouched chain, and an empty one, are intact."""
+    assert (True, True) == (rows_intact(_rows(chain)), rows_intact([]))
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_rows_intact_catches_what_chain_problems_names(chain: list[Entry], how: str) -> None:
+    """Every kind of damage that chain_problems reports makes the fast check fail too."""
+    damaged = _damaged(chain, how)
+    assert [] != list(chain_problems(iter(damaged)))
+    assert rows_intact(_rows(damaged)) is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        'quote " and backslash \\ and slash /',
+        "control \x00\x01\x1f\x7f tab\t newline\n cr\r bell\x07 \b \f",
+        "accents é ü ß, CJK 漢字, emoji 📨, line separator \u2028",
+        '{"path": "a/b.md", "size": 3}',
+        "",
+    ],
+)
+def test_entry_hash_is_sha256_of_compact_json(value: str) -> None:
+    """entry_hash builds exactly json.dumps(ensure_ascii=False, separators=(",", ":")) bytes."""
+    fields: list[object] = [7, value, value, value, None, value, GENESIS]
+    canonical = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    expected = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert expected == entry_hash(7, value, value, value, None, value, GENESIS)
+
+
+def test_entry_hash_of_unexpected_types_matches_json() -> None:
+    """A value of an unexpected type (a damaged database) is hashed as JSON would encode it."""
+    fields: list[object] = [2.0, 20260115, "e", 5, None, None, GENESIS]
+    canonical = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    expected = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert expected == entry_hash(*fields)  # type: ignore[arg-type]
+
+
+def _tamper(conn: sqlite3.Connection, sql: str) -> None:
+    conn.execute("DROP TRIGGER IF EXISTS ledger_no_update")
+    conn.execute("DROP TRIGGER IF EXISTS ledger_no_delete")
+    conn.execute(sql)
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("UPDATE ledger SET detail = '{}' WHERE seq = 1", "ledger entry 1: contents do not match"),
+        ("UPDATE ledger SET origin = NULL WHERE seq = 150", "ledger entry 150: contents do not"),
+        ("DELETE FROM ledger WHERE seq = 1", "ledger entry 2: expected sequence number 1"),
+        ("UPDATE ledger SET hash = '0' WHERE seq = 299", "ledger entry 299: contents do not"),
+    ],
+)
+def test_assert_chain_intact_reads_every_entry(
+    conn: sqlite3.Connection, ledger: Ledger, sql: str, named: str
+) -> None:
+    """Damage to the oldest entry of a long ledger is refused, named by its first problem."""
+    with transaction(conn):
+        for n in range(300):
+            ledger.append("ingest", sha256=f"{n:064x}", origin=f"maildir:x:{n}", detail={"n": n})
+    assert_chain_intact(ledger)
+    _tamper(conn, sql)
+    with pytest.raises(IntegrityError, match=named) as caught:
+        assert_chain_intact(ledger)
+    assert "will not append to a broken ledger" in str(caught.value)
 
 
 # db

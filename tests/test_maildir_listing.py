@@ -151,3 +151,29 @@ def test_an_unreadable_message_is_archived_once_it_can_be_read(passes: Passes) -
     victim.write_bytes(data)
     os.utime(new, ns=(before, before))  # readable again, directory mtime as it was
     assert passes.run().archived == 1
+
+
+def test_scan_names_each_file_by_folder_key_and_path(tmp_path: Path) -> None:
+    """A scanned file's key drops the flags suffix; its path is its directory joined to its name."""
+    root = tmp_path / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (root / "inbox" / sub).mkdir(parents=True)
+    (root / "inbox" / "cur" / "17.M1P2.host:2,S").write_bytes(b"x")
+    (root / "inbox" / "new" / "18.M3P4.host").write_bytes(b"y")
+    (root / "inbox" / "cur" / ".hidden").write_bytes(b"z")
+    found = [(f.folder, f.key, f.path) for f in maildir.scan(root)]
+    assert [
+        ("inbox", "18.M3P4.host", root / "inbox" / "new" / "18.M3P4.host"),
+        ("inbox", "17.M1P2.host", root / "inbox" / "cur" / "17.M1P2.host:2,S"),
+    ] == found
+
+
+def test_maildir_seen_answers_only_for_the_keys_asked(passes: Passes) -> None:
+    """maildir_seen gives {key: 1 or 0} for the examined keys among those asked, in chunks."""
+    passes.run()
+    with passes.datadir.open() as session:
+        every = session.state.maildir_seen("m")
+        asked = [*sorted(every), *(f"unknown-{n}" for n in range(1200))]
+        assert every == session.state.maildir_seen("m", asked)
+        assert {1} == set(every.values())
+        assert all(type(v) is int for v in every.values())

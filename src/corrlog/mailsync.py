@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from threading import Event
+from typing import TYPE_CHECKING
 
 from corrlog.config import ImapAccount, MaildirSource
 from corrlog.errors import CorrlogError, RecordError, SourceError
@@ -19,8 +20,10 @@ from corrlog.parse.mail import parse_headers
 from corrlog.pipeline import IndexDoc, Pipeline
 from corrlog.rules.capture import CapturePolicy
 from corrlog.sources import maildir
-from corrlog.sources.imap import ImapConnection, iter_batches
 from corrlog.state import row_origin
+
+if TYPE_CHECKING:
+    from corrlog.sources.imap import ImapConnection
 
 MAILDIR_BATCH = 500  # messages per SQLite transaction (and per archive fsync round)
 
@@ -294,6 +297,8 @@ def sync_imap(
     stop: Event | None = None,
 ) -> MailReport:
     """Fetch every new message of an account's folders (all, or `folders`); SourceError on failure."""
+    from corrlog.sources.imap import ImapConnection  # imapclient: only when IMAP is synced
+
     report = MailReport(source=f"imap {account.name}")
     policy = pipeline.policy()
     with ImapConnection(account) as conn:
@@ -367,6 +372,8 @@ def _fetch(
     stop: Event | None = None,
 ) -> None:
     """Headers first, whole messages only for captured ones; cursor advanced per batch."""
+    from corrlog.sources.imap import iter_batches  # see sync_imap
+
     account, folder = conn.account, conn.select_name
     patterns = sorted(policy.patterns()) if keep_cursor is None else None
     state = pipeline.session.state

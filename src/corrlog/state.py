@@ -175,14 +175,16 @@ class State:
             )
             return {row["key"]: int(row["captured"]) for row in rows}
         seen: dict[str, int] = {}
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples: a changed directory can hold 10,000 files
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = self.conn.execute(
+            cursor.execute(
                 f"SELECT key, captured FROM maildir_files WHERE source = ? AND key IN ({marks})",  # noqa: S608 - placeholders only
                 (source, *chunk),
             )
-            seen.update((row["key"], int(row["captured"])) for row in rows)
+            seen.update(cursor)
         return seen
 
     def maildir_dirs(self, source: str) -> dict[str, int]:

@@ -6,14 +6,16 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from corrlog.durations import parse_duration
 from corrlog.errors import RecordError
 from corrlog.model import ContractStatus, Escrow, Milestone, MilestoneStatus
+
+if TYPE_CHECKING:
+    import yaml
 
 _FENCE = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 _MAX_FRONT_MATTER = 65536
@@ -109,6 +111,8 @@ def split_front_matter(text: str) -> tuple[dict[str, Any] | None, str]:
         return None, text
     if len(match.group(1)) > _MAX_FRONT_MATTER:
         raise RecordError(f"front matter longer than {_MAX_FRONT_MATTER} characters")
+    import yaml  # only notes with front matter need it: a mail-only sync never loads it
+
     try:
         data = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:

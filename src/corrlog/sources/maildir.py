@@ -12,11 +12,17 @@ from corrlog.logging import get_logger
 
 @dataclass(frozen=True, slots=True)
 class MaildirFile:
-    """A message file: its folder (relative to the source path), stable key and path."""
+    """A message file: its folder (relative to the source path), stable key, directory, name."""
 
     folder: str
     key: str
-    path: Path
+    directory: Path
+    name: str
+
+    @property
+    def path(self) -> Path:
+        """The file's path (made on use: a scan lists every file of a changed directory)."""
+        return self.directory / self.name
 
 
 def message_key(name: str) -> str:
@@ -60,7 +66,7 @@ class Listing:
 
     def forget(self, file: MaildirFile) -> None:
         """A file in this directory could not be read: list the directory again next time."""
-        self.seen.pop(str(Path(file.folder) / file.path.parent.name), None)
+        self.seen.pop(str(Path(file.folder) / file.directory.name), None)
 
 
 def scan(root: Path, listing: Listing | None = None) -> Iterator[MaildirFile]:
@@ -86,7 +92,7 @@ def scan(root: Path, listing: Listing | None = None) -> Iterator[MaildirFile]:
                 continue
             for name in names:
                 if not name.startswith("."):
-                    yield MaildirFile(relative, message_key(name), directory / name)
+                    yield MaildirFile(relative, message_key(name), directory, name)
 
 
 def _names(directory: Path, relative: str, listing: Listing | None) -> list[str]:
