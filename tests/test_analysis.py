@@ -92,6 +92,13 @@ def test_snippet_is_a_window_around_the_first_match() -> None:
     assert len(snippet) < 260
 
 
+def test_snippet_stays_short_between_huge_words() -> None:
+    """A match between two 5,000-character runs gives a short fragment, not the runs."""
+    text = "a" * 5000 + " the contract " + "b" * 5000
+    snippet = Highlighter(words("contract"), MARKS).snippet(text)
+    assert "the [contract]" == snippet
+
+
 def test_no_terms_no_snippet() -> None:
     """A highlighter without words finds nothing."""
     assert Highlighter([], MARKS).snippet("anything at all") is None

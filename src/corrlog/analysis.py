@@ -25,6 +25,8 @@ CONTEXT_CHARS = 40  # how much text before the first match a snippet shows
 
 _TOKEN = re.compile(r"[\w*]+(?:\.?[\w*]+)*")  # Whoosh's RegexTokenizer default pattern
 _TOKEN_CHAR = re.compile(r"[\w*]")
+_WORD_RUN = re.compile(r"[\w*]*")
+_PARTIAL_END = re.compile(r"[\w*]+\Z")
 _STOP = frozenset(STOP_WORDS)
 _stems: dict[str, str] = {}
 
@@ -94,6 +96,12 @@ def _token_start(text: str, at: int) -> int:
     return start
 
 
+def _word_end(text: str, at: int) -> int:
+    """Where the run of word characters at `at` ends (`at` itself outside a word)."""
+    found = _WORD_RUN.match(text, at)
+    return found.end() if found else at
+
+
 class Highlighter:
     """Marks the words of a query in texts: finds candidates by prefix, checks each exactly.
 
@@ -134,12 +142,14 @@ class Highlighter:
         if first is None:
             return None
         start = max(0, first[0] - CONTEXT_CHARS)
-        if start:
-            start = _token_start(text, start) if _TOKEN_CHAR.match(text[start]) else start
+        if start and _TOKEN_CHAR.match(text[start - 1]):  # inside a word: begin after it
+            start = min(first[0], _word_end(text, start))
         end = min(len(text), max(first[1], start + FRAGMENT_CHARS))
-        while end < len(text) and _TOKEN_CHAR.match(text[end]):
-            end += 1
         fragment = text[start:end]
+        if end < len(text) and _TOKEN_CHAR.match(text[end]):  # ends inside a word: drop it
+            partial = _PARTIAL_END.search(fragment)
+            if partial and start + partial.start() >= first[1]:
+                fragment = fragment[: partial.start()]
         begin, finish = self._mark
         out, last = [], 0
         for token in _TOKEN.finditer(fragment):
