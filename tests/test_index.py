@@ -797,3 +797,31 @@ def test_word_positions_encode_exactly_like_whoosh_positions() -> None:
     from_text = sorted(field.format.word_values(text, field.analyzer, mode="index"))
     assert [p[:3] for p in expected] == [p[:3] for p in from_text]  # text still works
     assert any(freq == 3 for _word, freq, _weight, _value in expected)  # "mockup" three times
+
+
+def test_whoosh_index_made_before_word_positions_still_takes_word_lists(tmp_path: Path) -> None:
+    """An index whose schema has Whoosh's plain Positions (older corrlog) indexes and finds the same."""
+    import copy
+
+    from whoosh import index as whoosh_index
+    from whoosh.formats import Positions
+
+    from corrlog.index import NAME_FIELDS, STEMMED_FIELDS, WordPositions, make_schema
+
+    old = copy.deepcopy(make_schema())
+    for name in (*STEMMED_FIELDS, *NAME_FIELDS):
+        old[name].format = Positions(field_boost=old[name].format.field_boost)
+    (tmp_path / "old").mkdir()
+    whoosh_index.create_in(str(tmp_path / "old"), old)
+    found = []
+    for name in ("old", "new"):
+        index = open_index(tmp_path / name, "whoosh")
+        with index.writer() as writer:
+            for record in ALL:
+                writer.add(record, replace=False)
+        found.append([sorted(ids(index, q)) for q in ("mockups", '"the mockups"', "client:acme")])
+    assert not isinstance(
+        whoosh_index.open_dir(str(tmp_path / "old")).schema["body"].format, WordPositions
+    )
+    assert found[0] == found[1]
+    assert found[0][0]
