@@ -116,6 +116,20 @@ def test_an_index_with_the_old_analysis_asks_for_reindex(synced: CorrlogHome) ->
     assert 1 == len(found(synced, "plaintextonlyword"))
 
 
+def test_daemon_start_rebuilds_an_index_with_the_old_analysis(synced: CorrlogHome) -> None:
+    """The daemon's start-up check finds the old layout and rebuilds the index."""
+    use_engine(synced, "tantivy")
+    datadir = DataDir(synced.data, "tantivy")
+    write_old_layout_index(datadir.index_dir)
+    with datadir.open() as session:
+        assert "older corrlog" in str(session.index.problem(session.state.expected_docs()))
+    daemon = Daemon(lambda: load_settings(synced.config), make_pipeline, finish_pass, {})
+    daemon._check_store(datadir)
+    with datadir.open() as session:
+        assert session.index.problem(session.state.expected_docs()) is None
+    assert 1 == len(found(synced, "plaintextonlyword"))
+
+
 def test_missing_tantivy_is_one_line(synced: CorrlogHome, tmp_path: Path) -> None:
     """With tantivy configured but not importable, search says how to install it (exit 2)."""
     use_engine(synced, "tantivy")

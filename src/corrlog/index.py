@@ -195,8 +195,11 @@ def query_words(tree: query.Query, fieldname: str) -> set[str]:
 
 
 class Snippets:
-    """Snippets for one search, the same on every engine: the body's first match, else the
-    subject's, else the body's start (only the first HIGHLIGHT_CHARS are searched)."""
+    """Snippets for one search, the same on every engine.
+
+    A window around the body's first match, else the subject's, else the body's start;
+    only the first HIGHLIGHT_CHARS of a text are searched.
+    """
 
     def __init__(self, tree: query.Query) -> None:
         self._highlighters = [
@@ -369,8 +372,10 @@ def _is_null(parsed: query.Query) -> bool:
 
 
 def parse_query(text: str) -> query.Query:
-    """Parse a user query (Whoosh syntax) into a tree of analysed words; QueryError with a
-    hint when it makes no sense."""
+    """Parse a user query (Whoosh syntax) into a tree of analysed words.
+
+    QueryError with a hint when the query makes no sense.
+    """
     stripped = text.strip()
     if not stripped or stripped == "*":
         return query.Every()
