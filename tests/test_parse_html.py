@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from corrlog.parse.html import MAX_PARSED_CHARS, html_to_text
 
@@ -144,3 +146,39 @@ def test_huge_html_keeps_every_word() -> None:
 def test_invisible_preheader_characters_are_removed() -> None:
     """Zero-width padding that newsletters put in their preview text is dropped."""
     assert "Sale" == html_to_text("<div>Sale\u200c\u200b\u034f</div>")
+
+
+def _finishes(markup: str) -> str:
+    """html_to_text in a thread, failing (not hanging) when it runs past 60 s."""
+    import threading
+
+    out: list[str] = []
+    worker = threading.Thread(target=lambda: out.append(html_to_text(markup)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "html_to_text did not finish in 60 s"
+    return out[0]
+
+
+@pytest.mark.parametrize("blank", [" ", "\t"])
+def test_preformatted_run_of_blanks_is_linear(blank: str) -> None:
+    """A <pre> of 400,000 blanks (56 s for 200,000 before) converts, the word after it kept."""
+    text = _finishes("<pre>" + blank * 400_000 + "lastword\n</pre>")
+    assert "lastword" == text.strip()
+
+
+def test_crude_stripping_of_a_run_of_open_brackets_is_linear() -> None:
+    """Past MAX_PARSED_CHARS, a run of '<' without '>' is stripped in linear time."""
+    text = _finishes("<p>firstword</p>" + "<" * (MAX_PARSED_CHARS + 200_000) + " lastword")
+    assert "firstword" in text
+    assert "lastword" in text
+
+
+@given(st.text(st.sampled_from([" ", "\t", "\n", "a", "b", "\r"]), max_size=60))
+def test_line_ends_are_stripped_as_the_regex_did(text: str) -> None:
+    """Blanks before each line break go, the last line's trailing blanks stay."""
+    import re
+
+    from corrlog.parse.html import _strip_line_ends
+
+    assert re.sub(r"[ \t]+\n", "\n", text) == _strip_line_ends(text)
