@@ -70,25 +70,18 @@ def entry_hash(
     prev_hash: str,
 ) -> str:
     """sha256 over the canonical JSON of an entry's fields, the previous hash included."""
-    canonical = _canonical(seq, time, event, sha256, origin, detail, prev_hash)
+    canonical = _canonical([seq, time, event, sha256, origin, detail, prev_hash])
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _canonical(
-    seq: int,
-    time: str,
-    event: str,
-    sha256: str | None,
-    origin: str | None,
-    detail: str | None,
-    prev_hash: str,
-) -> str:
-    """json.dumps([seq, time, ...], ensure_ascii=False, separators=(",", ":")).
+def _canonical(fields: list[Any]) -> str:
+    """json.dumps(fields, ensure_ascii=False, separators=(",", ":")) for an entry's fields.
 
     Built directly for the usual types (the chain check hashes every entry on each sync,
     and the encoder's per-call setup cost more than the hashing); anything else, such as
     a value of an unexpected type in an altered database, goes through the encoder itself.
     """
+    seq, time, event, sha256, origin, detail, prev_hash = fields
     if type(seq) is int:
         try:
             return (
@@ -97,7 +90,7 @@ def _canonical(
             )
         except TypeError:  # a field that is not a string
             pass
-    return _ENCODE([seq, time, event, sha256, origin, detail, prev_hash])
+    return _ENCODE(fields)
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -226,7 +219,9 @@ def rows_intact(rows: Iterable[tuple[Any, ...]]) -> bool:
             seq != expected_seq
             or prev != prev_hash
             or digest
-            != sha256(canonical(seq, time, event, item, origin, detail, prev).encode()).hexdigest()
+            != sha256(
+                canonical([seq, time, event, item, origin, detail, prev]).encode()
+            ).hexdigest()
         ):
             return False
         prev_hash, expected_seq = digest, seq + 1
