@@ -59,11 +59,6 @@ class TermPool:
         self._overflow = overflow
         self._overflowed = False
 
-    @property
-    def fieldnames(self) -> set[str]:
-        """The fields with postings."""
-        return set(self._fields)
-
     def add(self, item: Posting) -> None:
         """Add one posting (Whoosh's `add_post`)."""
         if self._overflowed:
