@@ -715,7 +715,7 @@ def test_whoosh_date_filter_matches_whoosh_daterange(tmp_path: Path) -> None:
 
 def test_whoosh_term_pool_yields_postings_in_order() -> None:
     """Postings come out by field, term and document number, whatever order they went in."""
-    from corrlog.index_whoosh import TermPool
+    from corrlog.whoosh_postings import TermPool
 
     postings = [
         ("body", b"gas", 4, 1.0, b"v4"),
@@ -736,14 +736,15 @@ def test_whoosh_index_past_the_term_pool_limit_is_the_same(
 ) -> None:
     """A commit too big for the term pool goes through Whoosh's spilling pool: same results."""
     import corrlog.index_whoosh
+    import corrlog.whoosh_postings
 
     records = [
         mail(f"r{n:02}", datetime(2026, 3, 1, tzinfo=UTC), f"Day {n}", f"word{n % 3} text", n)
         for n in range(40)
     ]
     found = []
-    for limit in (corrlog.index_whoosh.MAX_POSTINGS, 25):
-        monkeypatch.setattr(corrlog.index_whoosh, "MAX_POSTINGS", limit)
+    for limit in (corrlog.whoosh_postings.MAX_POSTINGS, 25):
+        monkeypatch.setattr(corrlog.whoosh_postings, "MAX_POSTINGS", limit)
         monkeypatch.setattr(corrlog.index_whoosh, "LIMIT_MB", 0)  # and it spills runs to disk
         index = open_index(tmp_path / f"ix{limit}", "whoosh")
         with index.writer() as writer:

@@ -6,7 +6,6 @@ import bisect
 import heapq
 import shutil
 import threading
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,89 +32,9 @@ from corrlog.index import (
     utc_naive,
 )
 from corrlog.model import Record
+from corrlog.whoosh_postings import PostingsCodec, TermPool
 
 LIMIT_MB = 64  # Whoosh's own pool, which takes over from TermPool past MAX_POSTINGS
-MAX_POSTINGS = 1_500_000  # ~100 MB of postings in a TermPool (Enron: ~215 per message)
-Posting = tuple[str, bytes, int, float, bytes | None]  # field, term, docnum, weight, value
-
-
-class TermPool:
-    """The postings of one Whoosh commit, grouped by term in memory, in place of Whoosh's pool.
-
-    Whoosh's `PostingPool` keeps one tuple per posting (~220 bytes), spills sorted runs to
-    disk with pickle past its limit and merges them back at commit: on a large ingest that
-    was a fifth of the writer's time. Here each field maps its terms to their postings: a
-    term seen once keeps its one posting as a tuple, a term seen again keeps document
-    numbers and weights in arrays and encoded positions in a list; the commit sorts the
-    distinct terms only (a term's postings arrive in document order; merged segments may
-    not, and are sorted). Past MAX_POSTINGS everything moves into Whoosh's own pool
-    (`overflow`), which spills to disk: memory stays bounded for a batch of huge messages.
-    """
-
-    def __init__(self, overflow: Any) -> None:
-        self._fields: dict[str, dict[bytes, Any]] = {}
-        self._unordered: set[tuple[str, bytes]] = set()
-        self._count = 0
-        self._overflow = overflow
-        self._overflowed = False
-
-    def add(self, item: Posting) -> None:
-        """Add one posting (Whoosh's `add_post`)."""
-        if self._overflowed:
-            self._overflow.add(item)
-            return
-        fieldname, term, docnum, weight, value = item
-        terms = self._fields.get(fieldname)
-        if terms is None:
-            terms = self._fields[fieldname] = {}
-        found = terms.get(term)
-        if found is None:
-            terms[term] = (docnum, weight, value)
-        else:
-            if isinstance(found[0], int):  # a second posting: from tuple to arrays
-                found = terms[term] = [array("l", [found[0]]), array("d", [found[1]]), [found[2]]]
-            if docnum < found[0][-1]:
-                self._unordered.add((fieldname, term))
-            found[0].append(docnum)
-            found[1].append(weight)
-            found[2].append(value)
-        self._count += 1
-        if self._count > MAX_POSTINGS:
-            self._spill()
-
-    def _spill(self) -> None:
-        for posting in self._sorted():
-            self._overflow.add(posting)
-        self._fields.clear()
-        self._overflowed = True
-
-    def _sorted(self) -> Iterator[Posting]:
-        for fieldname in sorted(self._fields):
-            terms = self._fields[fieldname]
-            for term in sorted(terms):
-                found = terms[term]
-                if isinstance(found[0], int):
-                    yield fieldname, term, found[0], found[1], found[2]
-                    continue
-                rows: Iterator[tuple[int, float, bytes | None]] = zip(*found, strict=True)
-                if (fieldname, term) in self._unordered:
-                    rows = iter(sorted(rows, key=lambda row: row[0]))
-                for docnum, weight, value in rows:
-                    yield fieldname, term, docnum, weight, value
-
-    def iter_postings(self) -> Iterator[Posting]:
-        """Every posting, ordered by field, term and document number."""
-        if self._overflowed:
-            postings: Iterator[Posting] = self._overflow.iter_postings()
-            return postings
-        return self._sorted()
-
-    def cleanup(self) -> None:
-        """Forget everything and remove spilled runs (the writer committed or cancelled)."""
-        self._fields.clear()
-        self._unordered.clear()
-        if self._overflow is not None:
-            self._overflow.cleanup()
 
 
 def to_document(
@@ -190,7 +109,7 @@ class WhooshIndex:
         """A batch of writes, committed once at the end (cancelled on error)."""
         if not self.exists():
             self.create()
-        raw = self._open().writer(limitmb=LIMIT_MB)
+        raw = self._open().writer(limitmb=LIMIT_MB, codec=PostingsCodec())
         raw.pool = TermPool(raw.pool)  # Whoosh ignores its own `poolclass` argument
         batch = WhooshBatch(raw)
         try:
