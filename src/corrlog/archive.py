@@ -8,9 +8,10 @@ import hashlib
 import os
 import platform
 import re
+import secrets
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
+from itertools import count
 from pathlib import Path
 
 from corrlog.errors import CorrlogError
@@ -33,6 +34,10 @@ class Archive:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / "tmp"
+        # Temp names unique to this object: no random name and retry per file (mkstemp)
+        self._tmp_prefix = f"{self._tmp}{os.sep}put-{os.getpid()}-{secrets.token_hex(6)}-"
+        self._tmp_count = count()
+        self._buckets: set[Path] = set()  # bucket directories known to exist
 
     def ensure(self) -> None:
         """Create the archive directories (0700)."""
@@ -84,7 +89,7 @@ class Archive:
         """Temp file, fsync, rename per object; each bucket directory fsynced once at the end."""
         for target, data in todo.items():
             tmp = self._write_tmp(data, sync=True)
-            _move(tmp, target)
+            self._move(tmp, target)
             created.append(target)
         for directory in sorted({target.parent for target in todo}):
             _fsync_dir(directory)
@@ -104,7 +109,7 @@ class Archive:
                 written.append((self._write_tmp(data, sync=False), target))
             syncfs(fd)
             for tmp, target in written:
-                _move(tmp, target)
+                self._move(tmp, target)
                 created.append(target)
             syncfs(fd)
         finally:
@@ -114,19 +119,29 @@ class Archive:
 
     def _write_tmp(self, data: bytes, *, sync: bool) -> Path:
         """A complete temp file (0600) holding `data`; removed again if writing fails."""
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        name = f"{self._tmp_prefix}{next(self._tmp_count)}"
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
                 if sync:
-                    os.fsync(handle.fileno())
-            Path(tmp_name).chmod(0o600)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                Path(tmp_name).unlink()
+                Path(name).unlink()
             raise
-        return Path(tmp_name)
+        return Path(name)
+
+    def _move(self, tmp: Path, target: Path) -> None:
+        """Rename a finished temp file to its place (creating the bucket directory)."""
+        if target.parent not in self._buckets:
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            self._buckets.add(target.parent)
+        tmp.replace(target)
 
     def get(self, sha256: str) -> bytes:
         """The stored bytes; ArchiveError when missing."""
@@ -148,12 +163,6 @@ class Archive:
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed
-
-
-def _move(tmp: Path, target: Path) -> None:
-    """Rename a finished temp file to its place (creating the bucket directory)."""
-    target.parent.mkdir(mode=0o700, exist_ok=True)
-    tmp.replace(target)
 
 
 def _linux_syncfs() -> Callable[[int], None] | None:
