@@ -799,6 +799,25 @@ def test_word_positions_encode_exactly_like_whoosh_positions() -> None:
     assert any(freq == 3 for _word, freq, _weight, _value in expected)  # "mockup" three times
 
 
+def test_word_positions_match_positions_on_long_and_repeated_lists() -> None:
+    """Single-position encodings are cached: long lists (past the cache bound) and repeated
+    calls still give Positions' own bytes."""
+    import random
+
+    from whoosh.formats import Positions
+
+    from corrlog.index import make_schema
+
+    field = make_schema()["body"]
+    plain = Positions(field_boost=field.format.field_boost)
+    rng = random.Random(7)
+    lists = [[f"w{rng.randrange(n)}" for _ in range(n)] for n in (1, 5, 300, 3000)]
+    lists.append([f"u{i}" for i in range(100_010)])  # every word once, positions past the cache
+    for value in [*lists, *lists]:
+        expected = sorted(plain.word_values(value, field.analyzer, mode="index"))
+        assert expected == sorted(field.format.word_values(value, field.analyzer, mode="index"))
+
+
 def test_whoosh_index_made_before_word_positions_still_takes_word_lists(tmp_path: Path) -> None:
     """An index whose schema has Whoosh's plain Positions (older corrlog) indexes and finds the same."""
     import copy

@@ -104,16 +104,31 @@ class WordPositions(Positions):  # type: ignore[misc]
         if not isinstance(value, list):
             yield from super().word_values(value, analyzer, **kwargs)
             return
-        positions: dict[str, list[int]] = {}
+        positions: dict[str, Any] = {}  # a word seen once: its position; else a list
         for position, word in enumerate(value):
             found = positions.get(word)
             if found is None:
-                positions[word] = [position]
+                positions[word] = position
+            elif found.__class__ is int:
+                positions[word] = [found, position]
             else:
                 found.append(position)
-        boost, encode = self.field_boost, self.encode
+        boost, encode, single = self.field_boost, self.encode, _ONE_POSITION
         for word, found in positions.items():
-            yield word, len(found), len(found) * boost, encode(found)
+            if found.__class__ is not int:
+                yield word, len(found), len(found) * boost, encode(found)
+                continue
+            encoded = single.get(found)
+            if encoded is None:
+                encoded = encode([found])
+                if found < _ONE_POSITION_CACHED:
+                    single[found] = encoded
+            yield word, 1, boost, encoded
+
+
+# Most words occur once in a message: their encoded position list is looked up, not pickled.
+_ONE_POSITION: dict[int, bytes] = {}
+_ONE_POSITION_CACHED = 100_000  # positions with a cached encoding
 
 
 def address_tokens(addresses: list[str] | tuple[str, ...]) -> str:
