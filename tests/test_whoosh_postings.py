@@ -48,10 +48,8 @@ def _build(
     for segment in raw._segments():
         storage = segment.open_compound_file(raw.storage)
         for name in storage.list():
-            extension = name.rsplit(".", 1)[1]
-            if extension in ("trm", "pst"):
-                files[extension] = storage.open_file(name).read()
-    assert set(files) == {"trm", "pst"}
+            files[name.replace(segment.segment_id(), "")] = storage.open_file(name).read()
+    assert {".trm", ".pst"} <= set(files)
     return files
 
 
@@ -64,6 +62,17 @@ def test_without_inlining_the_bytes_are_whooshs_own(
     assert whoosh == ours
 
 
+def test_documents_added_term_by_term_are_whooshs_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """corrlog's `add_document` writes the same segment files as Whoosh's, every one."""
+    ours = _build(tmp_path / "ours", PostingsCodec, monkeypatch)
+    monkeypatch.setattr(corrlog.index_whoosh, "add_document", lambda w, f: w.add_document(**f))
+    whoosh = _build(tmp_path / "whoosh", PostingsCodec, monkeypatch)
+    assert {".trm", ".pst", "._stored.col", "._body_len.col"} <= set(whoosh)
+    assert whoosh == ours
+
+
 def test_the_overflow_path_inlines_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,7 +82,7 @@ def test_the_overflow_path_inlines_the_same_bytes(
     overflowed = _build(tmp_path / "overflowed", PostingsCodec, monkeypatch)
     assert pooled == overflowed
     whoosh = _build(tmp_path / "whoosh", W3Codec, monkeypatch)
-    assert len(pooled["pst"]) < len(whoosh["pst"])  # short posting lists went inline
+    assert len(pooled[".pst"]) < len(whoosh[".pst"])  # short posting lists went inline
 
 
 QUERIES = [

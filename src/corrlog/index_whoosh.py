@@ -32,7 +32,7 @@ from corrlog.index import (
     utc_naive,
 )
 from corrlog.model import Record
-from corrlog.whoosh_postings import PostingsCodec, TermPool
+from corrlog.whoosh_postings import PostingsCodec, TermPool, add_document
 
 LIMIT_MB = 64  # Whoosh's own pool, which takes over from TermPool past MAX_POSTINGS
 
@@ -247,7 +247,7 @@ class WhooshBatch:
         for record_id in sorted(self._deleted):
             self._raw.delete_by_term("id", record_id, searcher=self._shared_searcher())
         for plain, analysed in self._pending.values():
-            self._raw.add_document(**_document(plain, analysed))
+            add_document(self._raw, _document(plain, analysed))
         self._deleted.clear()
         self._pending.clear()
 
