@@ -344,16 +344,23 @@ def _inline_row(
     docnums: list[int], weights: list[float], values: list[bytes | None], length_bytes: Any
 ) -> bytes:
     """The term-table entry of a short posting list, inlined: `W3TermInfo.to_bytes` after
-    `add_block` and `set_inlined`, without the objects."""
-    weights_f = array("f", weights)  # Whoosh keeps weights as 32-bit floats
+    `add_block` and `set_inlined`, without the objects. (A length byte survives Whoosh's
+    byte -> length -> byte round trip unchanged.)"""
+    if len(docnums) == 1:  # most terms: one posting
+        docnum, weight, value = docnums[0], weights[0], values[0]
+        weight_f = array("f", (weight,))[0]  # Whoosh keeps weights as 32-bit floats
+        code = 0 if length_bytes is None else length_bytes[docnum]
+        head = _TERM_INFO.pack(1, weight_f, 1, code, code, max(0, weight), docnum, docnum)
+        return head + dumps(((docnum,), (weight_f,), (value,) if value else ()), 2)
+    weights_f = array("f", weights)
     codes = [] if length_bytes is None else [length_bytes[d] for d in docnums]
     codes = [code for code in codes if code]  # a zero length is not counted
     head = _TERM_INFO.pack(
         1,
         sum(weights_f),
         len(docnums),
-        length_to_byte(byte_to_length(min(codes))) if codes else 0,
-        length_to_byte(byte_to_length(max(codes))) if codes else 0,
+        min(codes) if codes else 0,
+        max(codes) if codes else 0,
         max(0, *weights),
         docnums[0],
         docnums[-1],
