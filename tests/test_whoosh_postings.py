@@ -119,3 +119,25 @@ def test_inlined_postings_answer_as_whooshs_blocks(
             answers.append(([(hit["id"], round(hit.score, 9)) for hit in hits], frequencies))
     assert answers[0] == answers[1]
     assert answers[0][0], "the query should find something"
+
+
+@pytest.mark.parametrize("max_postings", [corrlog.whoosh_postings.MAX_POSTINGS, 25])
+def test_merging_segments_with_inlined_postings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_postings: int
+) -> None:
+    """Small segments are merged at a later commit, through the pool: inlined postings of
+    fields without values (read back as '') go through it, past MAX_POSTINGS too."""
+    monkeypatch.setattr(corrlog.whoosh_postings, "MAX_POSTINGS", max_postings)
+    index = open_index(tmp_path / "ix", "whoosh")
+    records = _records()[:20]
+    for start in range(0, 20, 2):  # commits of two documents: Whoosh merges small segments
+        with index.writer() as writer:
+            for record in records[start : start + 2]:
+                writer.add(record, replace=False)
+    raw = whoosh_index.open_dir(str(tmp_path / "ix"))
+    assert len(raw._segments()) < 10
+    with raw.searcher() as searcher:
+        assert searcher.doc_count() == 20
+        found = searcher.search(query.Term("id", "r007"), limit=None)
+        assert [hit["id"] for hit in found] == ["r007"]
+        assert len(searcher.search(query.Term("subject", "invoic"), limit=None)) == 20

@@ -61,9 +61,11 @@ class TermPool:
     def add(self, item: Posting) -> None:
         """Add one posting (Whoosh's `add_post`)."""
         if self._overflowed:
-            self._overflow.add(item)
+            self._overflow.add(item if item[4].__class__ is not str else (*item[:4], None))
             return
         fieldname, term, docnum, weight, value = item
+        if value.__class__ is str:  # a merged segment's inlined posting without a value
+            value = None  # (Whoosh's ListMatcher says ''; its pool and writer want bytes)
         terms = self._fields.get(fieldname)
         if terms is None:
             terms = self._fields[fieldname] = {}
