@@ -34,7 +34,7 @@ from whoosh.util.numlists import delta_encode
 _TERM_INFO: struct.Struct = W3TermInfo._struct  # flags, weight, doc count, lengths, max weight, ids
 MAX_POSTINGS = 1_500_000  # ~100 MB of postings in a TermPool (Enron: ~215 per message)
 INLINE_LIMIT = 16  # a term with fewer postings keeps them in its term-table entry
-Posting = tuple[str, bytes, int, float, bytes | None]  # field, term, docnum, weight, value
+Posting = tuple[str, bytes, int, float, bytes | str | None]  # field, term, doc, weight, value
 TermPostings = tuple[bytes, list[int], list[float], list[bytes | None]]  # term, docs, …
 
 
