@@ -30,3 +30,23 @@ def test_front_matter_and_imap_load_them_when_used() -> None:
         "import corrlog.mailsync, corrlog.sources.imap\n"
     )
     assert ["imapclient", "yaml"] == _loaded(code, ("imapclient", "yaml"))
+
+
+def test_built_in_classification_patterns_compile_on_first_use() -> None:
+    """Loading the rules compiles no built-in pattern; config patterns compile (and fail) at once."""
+    code = (
+        "from corrlog.rules import classify as c\n"
+        "rules = c.ClassifyRules.from_config(['we sign'], None)\n"
+        "sizes = [c._compile.cache_info().currsize, c._compile_source.cache_info().currsize]\n"
+        "assert [1, 4] == sizes, sizes  # 'we sign'; the agreement and combined prefilters\n"
+        "kind, _ = c.classify(subject='', new_text='We sign.', direction=c.Direction.OUT,\n"
+        "                     declared=None, rules=rules)\n"
+        "assert kind is c.Kind.AGREEMENT\n"
+        "try:\n"
+        "    c.ClassifyRules.from_config(['(unclosed'], None)\n"
+        "except ValueError as exc:\n"
+        "    assert '(unclosed' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('a bad config pattern was accepted')\n"
+    )
+    assert [] == _loaded(code, ())

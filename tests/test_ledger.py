@@ -15,11 +15,14 @@ import pytest
 from corrlog import db
 from corrlog.errors import IntegrityError
 from corrlog.ledger import (
+    FULL_CHECK_EVERY,
     GENESIS,
+    Checkpoint,
     Entry,
     Ledger,
     assert_chain_intact,
     chain_problems,
+    check_before_append,
     entry_hash,
     rows_intact,
     transaction,
@@ -377,6 +380,169 @@ def test_assert_chain_intact_reads_every_entry(
     with pytest.raises(IntegrityError, match=named) as caught:
         assert_chain_intact(ledger)
     assert "will not append to a broken ledger" in str(caught.value)
+
+
+# the check before appending: a checkpoint, what came after it re-hashed, every link checked
+
+NOW = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
+
+
+def _append(conn: sqlite3.Connection, ledger: Ledger, first: int, count: int) -> None:
+    with transaction(conn):
+        for n in range(first, first + count):
+            ledger.append("ingest", sha256=f"{n:064x}", origin=f"maildir:x:{n}", detail={"n": n})
+
+
+@pytest.fixture
+def checked(conn: sqlite3.Connection, ledger: Ledger) -> Ledger:
+    """300 entries checked at NOW (the checkpoint at entry 300), then 20 more appended."""
+    _append(conn, ledger, 0, 300)
+    check_before_append(ledger, NOW)
+    _append(conn, ledger, 300, 20)
+    return ledger
+
+
+def _guard_again(conn: sqlite3.Connection) -> None:
+    """Re-create the append-only triggers that `_tamper` dropped."""
+    for sql in db.LEDGER_TRIGGERS.values():
+        conn.execute(sql)
+
+
+def _rehash(conn: sqlite3.Connection, seq: int) -> None:
+    """Alter an entry and store the hash of its new contents (the triggers kept)."""
+    row = conn.execute("SELECT * FROM ledger WHERE seq = ?", (seq,)).fetchone()
+    digest = entry_hash(row[0], row[1], row[2], row[3], "elsewhere", row[5], row[6])
+    _tamper(conn, f"UPDATE ledger SET origin = 'elsewhere', hash = '{digest}' WHERE seq = {seq}")
+    _guard_again(conn)
+
+
+def test_first_check_rehashes_every_entry_and_records_the_last(
+    conn: sqlite3.Connection, ledger: Ledger
+) -> None:
+    """Without a checkpoint every entry is re-hashed; the checkpoint then names the last one."""
+    _append(conn, ledger, 0, 300)
+    assert ledger.checkpoint() is None
+    check_before_append(ledger, NOW)
+    assert Checkpoint(300, ledger.head()[1], "2026-02-01T12:00:00+00:00") == ledger.checkpoint()
+
+
+def test_first_check_refuses_damage_anywhere(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """The first check finds an entry altered under its hash, and records no checkpoint."""
+    _append(conn, ledger, 0, 300)
+    _tamper(conn, "UPDATE ledger SET detail = '{}' WHERE seq = 1")
+    with pytest.raises(IntegrityError, match="ledger entry 1: contents do not match"):
+        check_before_append(ledger, NOW)
+    assert ledger.checkpoint() is None
+
+
+def test_check_moves_the_checkpoint_and_keeps_the_full_check_time(checked: Ledger) -> None:
+    """An intact quick check moves the checkpoint to the last entry; `full_at` stays."""
+    check_before_append(checked, NOW + timedelta(hours=1))
+    assert Checkpoint(320, checked.head()[1], "2026-02-01T12:00:00+00:00") == checked.checkpoint()
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("UPDATE ledger SET detail = '{}' WHERE seq = 310", "ledger entry 310: contents do not"),
+        ("UPDATE ledger SET origin = NULL WHERE seq = 300", "ledger entry 300: contents do not"),
+        ("UPDATE ledger SET event = 'x' WHERE seq = 320", "ledger entry 320: contents do not"),
+        ("UPDATE ledger SET hash = '0' WHERE seq = 299", "ledger entry 299: contents do not"),
+        ("DELETE FROM ledger WHERE seq = 310", "ledger entry 311: expected sequence number 310"),
+        ("DELETE FROM ledger WHERE seq = 150", "ledger entry 151: expected sequence number 150"),
+        ("DELETE FROM ledger WHERE seq = 1", "ledger entry 2: expected sequence number 1"),
+        ("UPDATE ledger SET detail = '{}' WHERE seq = 1", "ledger entry 1: contents do not"),
+    ],
+)
+def test_quick_check_refuses_damage(
+    checked: Ledger, conn: sqlite3.Connection, sql: str, named: str
+) -> None:
+    """Damage after the checkpoint, to its entry, or anywhere with the triggers dropped, is
+    refused and named by its first problem; the checkpoint does not move."""
+    before = checked.checkpoint()
+    _tamper(conn, sql)
+    with pytest.raises(IntegrityError, match=named):
+        check_before_append(checked, NOW + timedelta(hours=1))
+    assert before == checked.checkpoint()
+
+
+@pytest.mark.parametrize("seq", [1, 150, 299])
+def test_quick_check_refuses_a_rehashed_entry_before_the_checkpoint(
+    checked: Ledger, conn: sqlite3.Connection, seq: int
+) -> None:
+    """An entry altered and re-hashed, the triggers re-created, breaks the next entry's link."""
+    _rehash(conn, seq)
+    assert checked.guarded()
+    with pytest.raises(IntegrityError, match=f"ledger entry {seq + 1}: previous-hash link broken"):
+        check_before_append(checked, NOW + timedelta(hours=1))
+
+
+@pytest.fixture
+def altered_before_checkpoint(checked: Ledger, conn: sqlite3.Connection) -> Ledger:
+    """Entry 10 altered under its old hash, the append-only triggers re-created."""
+    _tamper(conn, "UPDATE ledger SET detail = '{}' WHERE seq = 10")
+    _guard_again(conn)
+    return checked
+
+
+def test_contents_altered_before_the_checkpoint_pass_the_quick_check(
+    altered_before_checkpoint: Ledger,
+) -> None:
+    """The documented limit: only a full re-hash finds contents altered under the old hash
+    before the checkpoint with the triggers in place."""
+    check_before_append(altered_before_checkpoint, NOW + timedelta(hours=1))
+    mark = altered_before_checkpoint.checkpoint()
+    assert mark is not None
+    assert 320 == mark.seq
+
+
+@pytest.mark.parametrize(
+    ("later", "full_every"),
+    [
+        (FULL_CHECK_EVERY, FULL_CHECK_EVERY),  # the daily full check
+        (timedelta(hours=1), timedelta(0)),  # the daemon's start
+        (-timedelta(hours=1), FULL_CHECK_EVERY),  # a clock set back: the time is not trusted
+    ],
+)
+def test_full_checks_refuse_contents_altered_before_the_checkpoint(
+    altered_before_checkpoint: Ledger, later: timedelta, full_every: timedelta
+) -> None:
+    """The full checks re-hash every entry: the daily one, the daemon's start, verify's."""
+    ledger = altered_before_checkpoint
+    with pytest.raises(IntegrityError, match="ledger entry 10: contents do not match"):
+        check_before_append(ledger, NOW + later, full_every)
+    with pytest.raises(IntegrityError, match="ledger entry 10: contents do not match"):
+        assert_chain_intact(ledger)
+    assert ["ledger entry 10: contents do not match its hash (entry altered)"] == list(
+        chain_problems(ledger.entries())
+    )
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        Checkpoint(999, "f" * 64, "2026-02-01T12:00:00+00:00"),  # a database restored from a backup
+        Checkpoint(300, "f" * 64, "2026-02-01T12:00:00+00:00"),
+        Checkpoint(300, GENESIS, "not a time"),
+    ],
+)
+def test_checkpoint_that_does_not_match_means_a_full_check(
+    checked: Ledger, conn: sqlite3.Connection, mark: Checkpoint
+) -> None:
+    """A checkpoint that does not fit the ledger: every entry is re-hashed (intact here), and
+    the checkpoint is recorded anew with this full check's time."""
+    checked.set_checkpoint(mark)
+    check_before_append(checked, NOW + timedelta(hours=2))
+    assert Checkpoint(320, checked.head()[1], "2026-02-01T14:00:00+00:00") == checked.checkpoint()
+
+
+def test_empty_ledger_checks_and_records_nothing_new(
+    conn: sqlite3.Connection, ledger: Ledger
+) -> None:
+    """An empty ledger passes; its checkpoint is GENESIS, and a second check changes nothing."""
+    check_before_append(ledger, NOW)
+    check_before_append(ledger, NOW + timedelta(hours=1))
+    assert Checkpoint(0, GENESIS, "2026-02-01T12:00:00+00:00") == ledger.checkpoint()
 
 
 # db

@@ -24,7 +24,7 @@ from corrlog.config import Settings, load_settings, resolve_config_path
 from corrlog.datadir import DataDir, Session
 from corrlog.errors import ConfigError, CorrlogError, SourceError, UsageError
 from corrlog.index import Index, SearchRequest, SearchResult, search
-from corrlog.ledger import assert_chain_intact
+from corrlog.ledger import check_before_append
 from corrlog.output import clean, render_ids, render_json, render_table
 from corrlog.searchd import Caller, Reply
 
@@ -228,7 +228,7 @@ def sync(app: App, only: str | None) -> None:
     failed = 0
     datadir = app.datadir
     with datadir.write_lock(), datadir.open(create=True) as session:
-        assert_chain_intact(session.ledger)
+        check_before_append(session.ledger, datetime.now(UTC))
         session.archive.clean_tmp()
         pipeline = make_pipeline(settings, session)
         pipeline.flush({})  # records left pending by an earlier failed commit
@@ -641,7 +641,7 @@ def snooze(app: App, contract: str, duration: str, reason: str) -> None:
     settings = app.settings
     datadir = app.datadir
     with datadir.write_lock(), datadir.open() as session:
-        assert_chain_intact(session.ledger)
+        check_before_append(session.ledger, datetime.now(UTC))
         known = make_pipeline(settings, session).contracts
         if contract not in known:
             raise UsageError(f"no contract {contract!r}; see 'corrlog contracts'")
@@ -668,7 +668,7 @@ def link(app: App, record_id: str, contract: str, milestone: str | None) -> None
     settings = app.settings
     datadir = app.datadir
     with datadir.write_lock(), datadir.open() as session:
-        assert_chain_intact(session.ledger)
+        check_before_append(session.ledger, datetime.now(UTC))
         pipeline = make_pipeline(settings, session)
         known = pipeline.contracts.get(contract)
         if known is None:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -22,7 +22,7 @@ from corrlog.datadir import DataDir, Session
 from corrlog.errors import CorrlogError, IntegrityError, SourceError
 from corrlog.idle import IdleWatcher
 from corrlog.index import SearchIndex, open_index
-from corrlog.ledger import GENESIS, assert_chain_intact
+from corrlog.ledger import GENESIS, check_before_append
 from corrlog.logging import get_logger
 from corrlog.mailsync import sync_imap, sync_maildir
 from corrlog.pipeline import Pipeline
@@ -168,7 +168,7 @@ class Daemon:
         from corrlog.rebuild import rebuild
 
         with datadir.write_lock(), datadir.open(create=True) as session:
-            assert_chain_intact(session.ledger)
+            check_before_append(session.ledger, datetime.now(UTC), full_every=timedelta(0))
             session.archive.clean_tmp()
             problem = session.index.problem(session.state.expected_docs())
             if problem is None:

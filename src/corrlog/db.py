@@ -7,7 +7,7 @@ from pathlib import Path
 
 from corrlog.errors import CorrlogError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -25,6 +25,14 @@ CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+-- schema 3: the last ledger entry a check re-hashed, and when every entry last was (one row).
+CREATE TABLE IF NOT EXISTS ledger_checked (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    seq     INTEGER NOT NULL,
+    hash    TEXT NOT NULL,
+    full_at TEXT NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS note_files (
     path     TEXT PRIMARY KEY,
@@ -132,6 +140,13 @@ CREATE TABLE IF NOT EXISTS contracts (
 """
 
 DERIVED_TABLES = ("records", "contracts", "origins")
+
+# The ledger's append-only triggers as SQLite stores them (in sqlite_master), by name.
+LEDGER_TRIGGERS = {
+    name: f"CREATE TRIGGER {name} BEFORE {verb} ON ledger\n"
+    "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END"
+    for name, verb in (("ledger_no_delete", "DELETE"), ("ledger_no_update", "UPDATE"))
+}
 
 
 class DatabaseError(CorrlogError):

@@ -1,7 +1,7 @@
 """The `corrlog` console script: `search` asks a running daemon first, everything else is the CLI.
 
 This module runs before anything heavy is imported: only the standard library's
-C-backed pieces (`_socket`, `_json`), `os`, `sys` and `time`, and `tomllib` only
+C-backed pieces (`_socket`, `_json`), `gc`, `os`, `sys` and `time`, and `tomllib` only
 when the config file is not plain enough to read its top-level `data_dir`
 directly. On any doubt it returns None and the full CLI (click, pydantic, Whoosh)
 does the work, so the answer never depends on which path was taken.
@@ -10,6 +10,7 @@ does the work, so the answer never depends on which path was taken.
 from __future__ import annotations
 
 import _socket
+import gc
 import os
 import sys
 import time
@@ -37,7 +38,12 @@ def main() -> int:
         sys.stderr.write("corrlog: search answered by this process\n")
     from corrlog.cli import main as cli_main
 
-    return cli_main(argv)
+    code = cli_main(argv)
+    # The process ends next, its work committed, fsynced and flushed: frozen objects spare
+    # the interpreter's teardown its collections over the whole run (~70 ms after a sync).
+    # Objects are still freed and the standard streams flushed as usual.
+    gc.freeze()
+    return code
 
 
 def search_via_daemon(argv: list[str], environ: Mapping[str, str]) -> int | None:

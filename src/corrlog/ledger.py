@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from corrlog.db import LEDGER_TRIGGERS
 from corrlog.errors import IntegrityError
 
 GENESIS = "0" * 64
+FULL_CHECK_EVERY = timedelta(days=1)  # see check_before_append
 
 Clock = Callable[[], datetime]
 
@@ -99,6 +102,15 @@ _quote: Callable[[str], str] = json.encoder.encode_basestring
 
 def _quote_or_null(value: str | None) -> str:
     return "null" if value is None else _quote(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Entries up to `seq` (whose hash is `hash`) were re-hashed; all of them at `full_at`."""
+
+    seq: int
+    hash: str
+    full_at: str  # UTC ISO time of the last check that re-hashed every entry
 
 
 @contextmanager
@@ -189,6 +201,58 @@ class Ledger:
         (n,) = self._conn.execute("SELECT COUNT(*) FROM ledger").fetchone()
         return int(n)
 
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last entry; (0, GENESIS) when there is none."""
+        row = self._conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+        found = row.fetchone()
+        return (int(found[0]), str(found[1])) if found else (0, GENESIS)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Where the last check before appending got to; None before the first."""
+        row = self._conn.execute("SELECT seq, hash, full_at FROM ledger_checked").fetchone()
+        return Checkpoint(int(row[0]), str(row[1]), str(row[2])) if row else None
+
+    def set_checkpoint(self, mark: Checkpoint) -> None:
+        """Record where a check got to (in a transaction of its own)."""
+        with transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO ledger_checked (id, seq, hash, full_at)"
+                " VALUES (1, ?, ?, ?)",
+                (mark.seq, mark.hash, mark.full_at),
+            )
+
+    def guarded(self) -> bool:
+        """Whether the append-only triggers are in place as corrlog made them (nobody dropped
+        them to change an entry)."""
+        rows = self._conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'ledger'"
+        )
+        return dict(rows.fetchall()) == LEDGER_TRIGGERS
+
+    def links_intact(self) -> bool:
+        """Whether every entry is in sequence and names the previous entry's hash (one SQL pass).
+
+        Catches removed, inserted or reordered entries and a changed hash anywhere, without
+        re-hashing; only re-hashing (`chain_intact`) finds contents altered under a kept hash.
+        """
+        broken = self._conn.execute(
+            "SELECT a.seq FROM ledger AS a LEFT JOIN ledger AS b ON b.seq = a.seq - 1"
+            " WHERE a.prev_hash IS NOT coalesce(b.hash, ?) OR a.seq != coalesce(b.seq + 1, 1)"
+            " LIMIT 1",
+            (GENESIS,),
+        ).fetchone()
+        return broken is None
+
+    def tail_intact(self, mark: Checkpoint) -> bool:
+        """Whether the checkpoint's entry is unchanged and it and every later entry re-hash right."""
+        if mark.seq == 0:
+            return mark.hash == GENESIS and rows_intact(self._rows())
+        rows = self._rows(mark.seq - 1)
+        first = rows.fetchone()
+        if first is None or (first[0], first[-1]) != (mark.seq, mark.hash):
+            return False
+        return rows_intact(itertools.chain([first], rows), prev_hash=first[6], first_seq=mark.seq)
+
 
 def assert_chain_intact(ledger: Ledger) -> None:
     """Refuse to go on (IntegrityError naming the first break) when the chain is broken.
@@ -206,13 +270,17 @@ def assert_chain_intact(ledger: Ledger) -> None:
     )
 
 
-def rows_intact(rows: Iterable[tuple[Any, ...]]) -> bool:
+def rows_intact(
+    rows: Iterable[tuple[Any, ...]], *, prev_hash: str = GENESIS, first_seq: int = 1
+) -> bool:
     """Whether ledger rows (seq, time, event, sha256, origin, detail, prev_hash, hash), in
-    order, form an unbroken chain from GENESIS with every hash matching its entry (pure).
+    order, form an unbroken chain with every hash matching its entry (pure).
 
-    The same test as `chain_problems`, on plain tuples: no object per entry.
+    The first row must be entry `first_seq` linked to `prev_hash` (by default the whole
+    chain, from GENESIS). The same test as `chain_problems`, on plain tuples: no object per
+    entry.
     """
-    prev_hash, expected_seq = GENESIS, 1
+    expected_seq = first_seq
     sha256, canonical = hashlib.sha256, _canonical
     for seq, time, event, item, origin, detail, prev, digest in rows:
         if (
@@ -226,6 +294,45 @@ def rows_intact(rows: Iterable[tuple[Any, ...]]) -> bool:
             return False
         prev_hash, expected_seq = digest, seq + 1
     return True
+
+
+def check_before_append(
+    ledger: Ledger, now: datetime, full_every: timedelta = FULL_CHECK_EVERY
+) -> None:
+    """Refuse to append to a broken ledger; re-hash every entry only when there is cause.
+
+    The quick check: the append-only triggers are in place, every entry is in sequence
+    and linked to the one before (one SQL pass: a removed, inserted, reordered or re-hashed
+    entry anywhere), and the checkpoint's entry and every later one re-hash right. Every
+    entry is re-hashed (`assert_chain_intact`, whose error names the first break) when
+    the quick check fails, when there is no checkpoint or it does not match the ledger (a
+    database restored from a backup), and when the last full check is `full_every` old.
+    What only that finds: contents altered under the old hash, before the checkpoint, with
+    the triggers in place (re-created, or bypassed below SQL). `corrlog verify`, `corrlog
+    doctor` and the daemon's start re-hash every entry. The checkpoint then moves to the
+    last entry.
+    """
+    mark = ledger.checkpoint()
+    full_at = mark.full_at if mark is not None else ""
+    if mark is None or _full_check_due(mark, now, full_every) or not _quick_check(ledger, mark):
+        assert_chain_intact(ledger)
+        full_at = now.astimezone(UTC).isoformat(timespec="seconds")
+    seq, digest = ledger.head()
+    if mark != Checkpoint(seq, digest, full_at):
+        ledger.set_checkpoint(Checkpoint(seq, digest, full_at))
+
+
+def _full_check_due(mark: Checkpoint, now: datetime, full_every: timedelta) -> bool:
+    """Whether the last full check is `full_every` old (or its time unreadable, or ahead)."""
+    try:
+        last = datetime.fromisoformat(mark.full_at)
+    except ValueError:
+        return True
+    return last.tzinfo is None or not timedelta(0) <= now - last < full_every
+
+
+def _quick_check(ledger: Ledger, mark: Checkpoint) -> bool:
+    return ledger.guarded() and ledger.tail_intact(mark) and ledger.links_intact()
 
 
 def chain_problems(entries: Iterator[Entry], *, stop_at_first: bool = False) -> Iterator[str]:

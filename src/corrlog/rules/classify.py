@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -101,23 +102,28 @@ DEFAULT_UPDATE: tuple[str, ...] = (
 )
 
 
+_BUILT_IN = frozenset((*DEFAULT_AGREEMENT, *DEFAULT_UPDATE))
+
+
 @dataclass(frozen=True, slots=True)
 class ClassifyRules:
-    """Regex patterns (case-insensitive, whole words) that make an item an agreement or an update."""
+    """Regex patterns (case-insensitive, whole words) that make an item an agreement or an update.
+
+    Patterns are compiled on first use (a sync with nothing to classify compiles none);
+    patterns from the config are compiled at construction, so a bad one fails there, by name.
+    """
 
     agreement: tuple[str, ...]
     update: tuple[str, ...]
-    _compiled: tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]] = field(
-        init=False, repr=False, compare=False
-    )
     _prefilters: tuple[Prefilter | None, Prefilter | None, Prefilter | None] = field(
         init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
-        """Compile every pattern up front so a bad one fails at construction, by name."""
-        compiled = (_compile_all(self.agreement), _compile_all(self.update))
-        object.__setattr__(self, "_compiled", compiled)
+        """Compile the patterns that are not built in (a bad one raises ValueError, by name)."""
+        for pattern in (*self.agreement, *self.update):
+            if pattern not in _BUILT_IN:
+                _compile(pattern)
         prefilters = (
             Prefilter.build((*self.agreement, *self.update)),
             Prefilter.build(self.agreement),
@@ -134,10 +140,6 @@ class ClassifyRules:
         )
 
 
-def _compile_all(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(_compile(p) for p in patterns)
-
-
 _BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 _ESCAPE_OR_GROUP_NAME = re.compile(r"\\.|\(\?P[<=]")
 
@@ -149,11 +151,12 @@ class Prefilter:
     It only picks the sentences worth the exact, pattern-by-pattern check (one C-level scan
     instead of one per pattern). Case-insensitive matching is the slow part of `re`, so
     ASCII sentences are lowered and matched case-sensitively when that is provably the same:
-    the patterns hold no upper-case or non-ASCII letters outside escapes.
+    the patterns hold no upper-case or non-ASCII letters outside escapes. Each regex is
+    compiled on first use.
     """
 
-    caseless: re.Pattern[str]
-    lowered: re.Pattern[str] | None
+    source: str
+    lowercase_safe: bool
 
     @classmethod
     def build(cls, patterns: tuple[str, ...]) -> Prefilter | None:
@@ -164,13 +167,23 @@ class Prefilter:
         # One lookbehind for all: only word starts try the alternatives (4x faster than a
         # lookbehind per alternative); backtracking makes it the union of the patterns.
         alternatives = "|".join(f"(?:{p})" for p in patterns)
-        source = rf"(?<!\w)(?:{alternatives})(?!\w)"
-        try:
-            caseless = re.compile(source, re.IGNORECASE)
-            lowered = re.compile(source) if all(map(_lowercase_safe, patterns)) else None
-        except re.error:
-            return None
-        return cls(caseless, lowered)
+        built = cls(rf"(?<!\w)(?:{alternatives})(?!\w)", all(map(_lowercase_safe, patterns)))
+        if not _BUILT_IN.issuperset(patterns):  # the built-in ones are known to combine
+            try:
+                _ = built.caseless, built.lowered
+            except re.error:
+                return None
+        return built
+
+    @property
+    def caseless(self) -> re.Pattern[str]:
+        """The alternation, case-insensitive."""
+        return _compile_source(self.source, re.IGNORECASE)
+
+    @property
+    def lowered(self) -> re.Pattern[str] | None:
+        """The alternation, case-sensitive, for lowered ASCII text; None when not the same."""
+        return _compile_source(self.source, 0) if self.lowercase_safe else None
 
     def hits(self, sentence: str, lowered: str | None) -> bool:
         """Whether any pattern matches; `lowered` is the sentence lowered when it is ASCII."""
@@ -205,7 +218,14 @@ def _lowercase_safe(pattern: str) -> bool:
     return all(c.isascii() and c.islower() for c in letters)
 
 
+@functools.cache
+def _compile_source(source: str, flags: int) -> re.Pattern[str]:
+    return re.compile(source, flags)
+
+
+@functools.cache
 def _compile(pattern: str) -> re.Pattern[str]:
+    """A pattern as matched: whole words, case-insensitive (ValueError naming a bad one)."""
     if not pattern.strip():
         raise ValueError("classification pattern '' is empty")
     try:
@@ -310,22 +330,22 @@ def _is_question(sentence: str) -> bool:
 def _by_patterns(
     sentences: list[str], direction: Direction, rules: ClassifyRules
 ) -> tuple[Kind, str]:
-    agreement, update = rules._compiled
+    agreement, update = rules.agreement, rules.update
     wanted_a, wanted_u = _candidates(sentences, rules)
     if not wanted_a and not wanted_u:
         return Kind.MESSAGE, "no pattern"
     statements_a = [s for s in wanted_a if not _is_question(s)]
-    hit = _first_hit(statements_a, agreement, rules.agreement)
+    hit = _first_hit(statements_a, agreement)
     if hit is not None:
         return Kind.AGREEMENT, f"agreement pattern '{hit}'"
-    update_hit = _first_hit([s for s in wanted_u if not _is_question(s)], update, rules.update)
+    update_hit = _first_hit([s for s in wanted_u if not _is_question(s)], update)
     if update_hit is not None:
         if direction is Direction.IN:
             return Kind.MESSAGE, f"update pattern '{update_hit}' on incoming mail"
         return Kind.UPDATE, f"update pattern '{update_hit}'"
     asked_a = [s for s in wanted_a if _is_question(s)]
     asked_u = [s for s in wanted_u if _is_question(s)]
-    if _first_hit(asked_a, agreement, rules.agreement) or _first_hit(asked_u, update, rules.update):
+    if _first_hit(asked_a, agreement) or _first_hit(asked_u, update):
         return Kind.MESSAGE, "plain question"
     return Kind.MESSAGE, "no pattern"
 
@@ -347,11 +367,12 @@ def _candidates(sentences: list[str], rules: ClassifyRules) -> tuple[list[str], 
     return wanted_a, wanted_u
 
 
-def _first_hit(
-    sentences: list[str], compiled: tuple[re.Pattern[str], ...], sources: tuple[str, ...]
-) -> str | None:
+def _first_hit(sentences: list[str], sources: tuple[str, ...]) -> str | None:
     """The source of the first pattern with an unhedged match in any sentence."""
-    for pattern, source in zip(compiled, sources, strict=True):
+    if not sentences:
+        return None
+    for source in sources:
+        pattern = _compile(source)
         for sentence in sentences:
             if any(not _hedged(sentence, m.start(), m.end()) for m in pattern.finditer(sentence)):
                 return source
