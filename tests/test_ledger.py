@@ -435,6 +435,20 @@ def test_first_check_refuses_damage_anywhere(conn: sqlite3.Connection, ledger: L
     assert ledger.checkpoint() is None
 
 
+def test_checkpoint_that_cannot_be_written_is_skipped(
+    checked: Ledger, conn: sqlite3.Connection
+) -> None:
+    """A database that refuses writes (a full disk, read-only) does not fail the check: the
+    checkpoint stays where it was and the next check re-hashes from there."""
+    before = checked.checkpoint()
+    conn.execute("PRAGMA query_only = ON")
+    check_before_append(checked, NOW + timedelta(hours=1))
+    assert checked.checkpoint() == before
+    conn.execute("PRAGMA query_only = OFF")
+    check_before_append(checked, NOW + timedelta(hours=2))
+    assert checked.checkpoint() == Checkpoint(320, checked.head()[1], "2026-02-01T12:00:00+00:00")
+
+
 def test_check_moves_the_checkpoint_and_keeps_the_full_check_time(checked: Ledger) -> None:
     """An intact quick check moves the checkpoint to the last entry; `full_at` stays."""
     check_before_append(checked, NOW + timedelta(hours=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -310,7 +311,9 @@ def check_before_append(
     What only that finds: contents altered under the old hash, before the checkpoint, with
     the triggers in place (re-created, or bypassed below SQL). `corrlog verify`, `corrlog
     doctor` and the daemon's start re-hash every entry. The checkpoint then moves to the
-    last entry.
+    last entry; when it cannot be written (a full disk, a read-only database) it stays where
+    it was, and the next check re-hashes from there: it only saves work, so failing to record
+    it must not stop what the check was for.
     """
     mark = ledger.checkpoint()
     full_at = mark.full_at if mark is not None else ""
@@ -319,7 +322,8 @@ def check_before_append(
         full_at = now.astimezone(UTC).isoformat(timespec="seconds")
     seq, digest = ledger.head()
     if mark != Checkpoint(seq, digest, full_at):
-        ledger.set_checkpoint(Checkpoint(seq, digest, full_at))
+        with contextlib.suppress(sqlite3.OperationalError):
+            ledger.set_checkpoint(Checkpoint(seq, digest, full_at))
 
 
 def _full_check_due(mark: Checkpoint, now: datetime, full_every: timedelta) -> bool:
