@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from whoosh import fields, query
 from whoosh import index as whoosh_index
-from whoosh import query
 from whoosh.codec.whoosh3 import W3Codec
 
 import corrlog.index_whoosh
@@ -141,3 +141,30 @@ def test_merging_segments_with_inlined_postings(
         found = searcher.search(query.Term("id", "r007"), limit=None)
         assert [hit["id"] for hit in found] == ["r007"]
         assert len(searcher.search(query.Term("subject", "invoic"), limit=None)) == 20
+
+
+def test_segments_name_whooshs_own_codec(tmp_path: Path) -> None:
+    """The table of contents pickles each segment's codec: Whoosh's W3, never corrlog's
+    writer, after new segments and after a merge alike."""
+    index = open_index(tmp_path / "ix", "whoosh")
+    records = _records()[:12]
+    for start in range(0, 12, 2):
+        with index.writer() as writer:
+            for record in records[start : start + 2]:
+                writer.add(record, replace=False)
+    segments = whoosh_index.open_dir(str(tmp_path / "ix"))._segments()
+    assert segments
+    assert {type(segment.codec()) for segment in segments} == {W3Codec}
+
+
+def test_term_vectors_are_written_as_whoosh_writes_them(tmp_path: Path) -> None:
+    """A field with term vectors: the codec's vector postings stay in blocks, and read back."""
+    schema = fields.Schema(id=fields.ID(stored=True), body=fields.TEXT(vector=True))
+    raw = whoosh_index.create_in(str(tmp_path), schema)
+    writer = raw.writer(codec=PostingsCodec())
+    writer.add_document(id="a", body="alpha beta beta")
+    writer.add_document(id="b", body="gamma")
+    writer.commit()
+    with raw.searcher() as searcher:
+        docnum = searcher.document_number(id="a")
+        assert dict(searcher.vector_as("frequency", docnum, "body")) == {"alpha": 1, "beta": 2}

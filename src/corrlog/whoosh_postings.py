@@ -24,6 +24,7 @@ from whoosh.codec.whoosh3 import (
     W3Codec,
     W3FieldWriter,
     W3PostingsWriter,
+    W3Segment,
     W3TermInfo,
     _lenfield,
 )
@@ -230,12 +231,37 @@ class PostingsCodec(W3Codec):  # type: ignore[misc]
         """The field writer of a new segment."""
         return TermWriter(self, storage, segment)
 
-    def postings_writer(self, dbfile: Any, byteids: bool = False) -> InliningPostingsWriter:
-        """Whoosh's posting writer, with its inlining fixed (the overflow path uses it)."""
+    def new_segment(self, storage: Any, indexname: str) -> W3Segment:
+        """A new segment that names Whoosh's own W3 codec as the one to read it with.
+
+        Whoosh pickles a segment's codec into the index's table of contents; naming this
+        class there would make the index unreadable without corrlog. Reading needs nothing
+        of it: the bytes are the W3 codec's.
+        """
+        reader_codec = W3Codec(
+            blocklimit=self._blocklimit,
+            compression=self._compression,
+            inlinelimit=self._inlinelimit,
+        )
+        return W3Segment(reader_codec, indexname)
+
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> W3PostingsWriter:
+        """Whoosh's posting writer, with its inlining fixed (the overflow path uses it).
+
+        Term vectors (`byteids`) keep Whoosh's writer without inlining: a vector is found
+        by its postings' offset and length, which inlined postings do not have.
+        """
+        if byteids:
+            return W3PostingsWriter(
+                dbfile,
+                blocklimit=self._blocklimit,
+                byteids=True,
+                compression=self._compression,
+                inlinelimit=1,
+            )
         return InliningPostingsWriter(
             dbfile,
             blocklimit=self._blocklimit,
-            byteids=byteids,
             compression=self._compression,
             inlinelimit=self._inlinelimit,
         )
