@@ -168,7 +168,32 @@ def test_table_is_append_only(conn: sqlite3.Connection, ledger: Ledger) -> None:
         conn.execute("UPDATE ledger SET event = 'forged' WHERE seq = 2")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("DELETE FROM ledger WHERE seq = 2")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("INSERT OR REPLACE INTO ledger SELECT * FROM ledger WHERE seq = 2")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute(
+            "REPLACE INTO ledger SELECT 2, time, 'forged', sha256, origin, detail,"
+            " prev_hash, hash FROM ledger WHERE seq = 2"
+        )
     assert 3 == ledger.count()
+    assert [e.event for e in ledger.entries()] == ["ingest", "ingest", "link"]
+
+
+def test_failed_commit_leaves_no_transaction_open(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    """A COMMIT that fails (here a deferred foreign key) is rolled back and propagates; the
+    connection is outside any transaction and the next one commits."""
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute(
+        "CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), transaction(conn):
+        ledger.append("ingest", sha256=SHA_A)
+        conn.execute("INSERT INTO child VALUES (7)")
+    assert not conn.in_transaction
+    assert 0 == ledger.count()
+    with transaction(conn):
+        ledger.append("ingest", sha256=SHA_B)
+    assert 1 == ledger.count()
 
 
 def test_has_item_for_item_count(conn: sqlite3.Connection, ledger: Ledger) -> None:
@@ -465,17 +490,47 @@ def test_check_moves_the_checkpoint_and_keeps_the_full_check_time(checked: Ledge
         ("DELETE FROM ledger WHERE seq = 310", "ledger entry 311: expected sequence number 310"),
         ("DELETE FROM ledger WHERE seq = 150", "ledger entry 151: expected sequence number 150"),
         ("DELETE FROM ledger WHERE seq = 1", "ledger entry 2: expected sequence number 1"),
-        ("UPDATE ledger SET detail = '{}' WHERE seq = 1", "ledger entry 1: contents do not"),
     ],
 )
 def test_quick_check_refuses_damage(
     checked: Ledger, conn: sqlite3.Connection, sql: str, named: str
 ) -> None:
-    """Damage after the checkpoint, to its entry, or anywhere with the triggers dropped, is
-    refused and named by its first problem; the checkpoint does not move."""
+    """Damage after the checkpoint, to its entry, or to any link, the triggers re-created: the
+    quick check itself finds it (then the full check names the first problem); the
+    checkpoint does not move."""
     before = checked.checkpoint()
+    assert before is not None
     _tamper(conn, sql)
+    _guard_again(conn)
+    assert checked.guarded()
+    assert not (checked.tail_intact(before) and checked.links_intact())
     with pytest.raises(IntegrityError, match=named):
+        check_before_append(checked, NOW + timedelta(hours=1))
+    assert before == checked.checkpoint()
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        None,  # dropped
+        "CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT 1; END",
+        "CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger WHEN 0\n"
+        "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
+    ],
+)
+def test_quick_check_refuses_a_trigger_not_as_corrlog_made_it(
+    checked: Ledger, conn: sqlite3.Connection, trigger: str | None
+) -> None:
+    """A trigger dropped, or re-created to let updates through, and an entry before the
+    checkpoint altered under its hash: the quick check sees the trigger, so every entry is
+    re-hashed and the alteration named."""
+    before = checked.checkpoint()
+    _tamper(conn, "UPDATE ledger SET detail = '{}' WHERE seq = 1")
+    conn.execute(db.LEDGER_TRIGGERS["ledger_no_delete"])
+    if trigger is not None:
+        conn.execute(trigger)
+    assert not checked.guarded()
+    with pytest.raises(IntegrityError, match="ledger entry 1: contents do not match"):
         check_before_append(checked, NOW + timedelta(hours=1))
     assert before == checked.checkpoint()
 

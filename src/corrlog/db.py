@@ -160,6 +160,9 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # REPLACE deletes the row it replaces: without this, silently past the ledger's
+        # delete trigger.
+        conn.execute("PRAGMA recursive_triggers=ON")
         _migrate(conn)
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(

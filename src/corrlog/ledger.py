@@ -116,14 +116,20 @@ class Checkpoint:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error, a failed COMMIT's too.
+
+    SQLite keeps the transaction open when COMMIT fails (a busy database, a deferred
+    constraint), and has already rolled it back after some errors (a full disk): roll
+    back whatever is still open, so the connection is never left inside a transaction.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _row_entry(row: sqlite3.Row) -> Entry:
