@@ -162,16 +162,37 @@ def test_put_many_stores_a_batch_in_order_once_each(archive: Archive) -> None:
 def test_put_many_without_syncfs_fsyncs_each_bucket_once(
     archive: Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without syncfs: each object fsynced, each bucket directory once per batch."""
+    """Without syncfs: each object fsynced, each bucket directory once per batch, and the
+    archive root after bucket directories were created in it."""
     synced: list[Path] = []
     monkeypatch.setattr("corrlog.archive.SYNCFS", None)
     monkeypatch.setattr("corrlog.archive._fsync_dir", synced.append)
     batch = [f"message {n}".encode() for n in range(300)]
     archive.put_many(batch)
     buckets = {archive.path(sha256_hex(d)).parent for d in batch}
-    assert sorted(synced) == sorted(buckets)
+    assert synced == [*sorted(buckets), archive.root]
     assert len(synced) < len(batch)
     assert [archive.get(sha256_hex(d)) for d in batch] == batch
+
+
+def test_put_without_syncfs_fsyncs_the_root_only_for_a_new_bucket(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new bucket directory is an entry in the root: the root is fsynced then, not when
+    the bucket exists already (made by this archive object or an earlier one)."""
+    synced: list[Path] = []
+    monkeypatch.setattr("corrlog.archive.SYNCFS", None)
+    monkeypatch.setattr("corrlog.archive._fsync_dir", synced.append)
+    first = archive.put(b"one")
+    assert synced == [archive.path(first).parent, archive.root]
+    bucket = archive.path(first).parent
+    twins = (
+        data for n in range(100_000) if sha256_hex(data := f"twin {n}".encode())[:2] == first[:2]
+    )
+    for owner in (archive, Archive(archive.root)):
+        synced.clear()
+        owner.put(next(twins))
+        assert synced == [bucket]
 
 
 @pytest.mark.skipif(SYNCFS is None, reason="syncfs(2) needs Linux >= 5.8")

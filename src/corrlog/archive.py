@@ -86,13 +86,17 @@ class Archive:
         return digests
 
     def _put_each(self, todo: dict[Path, bytes], created: list[Path]) -> None:
-        """Temp file, fsync, rename per object; each bucket directory fsynced once at the end."""
+        """Temp file, fsync, rename per object; each bucket directory fsynced once at the end,
+        and the archive root when a bucket directory was created in it."""
+        new_bucket = False
         for target, data in todo.items():
             tmp = self._write_tmp(data, sync=True)
-            self._move(tmp, target)
+            new_bucket |= self._move(tmp, target)
             created.append(target)
         for directory in sorted({target.parent for target in todo}):
             _fsync_dir(directory)
+        if new_bucket:
+            _fsync_dir(self.root)
 
     def _put_batch(
         self, todo: dict[Path, bytes], syncfs: Callable[[int], None], created: list[Path]
@@ -136,12 +140,18 @@ class Archive:
             raise
         return Path(name)
 
-    def _move(self, tmp: Path, target: Path) -> None:
-        """Rename a finished temp file to its place (creating the bucket directory)."""
+    def _move(self, tmp: Path, target: Path) -> bool:
+        """Rename a finished temp file to its place; whether its bucket directory was created."""
+        made = False
         if target.parent not in self._buckets:
-            target.parent.mkdir(mode=0o700, exist_ok=True)
+            try:
+                target.parent.mkdir(mode=0o700)
+                made = True
+            except FileExistsError:
+                pass
             self._buckets.add(target.parent)
         tmp.replace(target)
+        return made
 
     def get(self, sha256: str) -> bytes:
         """The stored bytes; ArchiveError when missing."""
