@@ -41,7 +41,8 @@ def main() -> int:
     code = cli_main(argv)
     # The process ends next, its work committed, fsynced and flushed: frozen objects spare
     # the interpreter's teardown its collections over the whole run (~70 ms after a sync).
-    # Objects are still freed and the standard streams flushed as usual.
+    # Frozen objects in reference cycles are then never collected, nor their `__del__` run:
+    # nothing corrlog needs done may wait for that. The standard streams are flushed as usual.
     gc.freeze()
     return code
 

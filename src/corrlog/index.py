@@ -90,6 +90,11 @@ def make_schema() -> Schema:
     return schema
 
 
+# Most words occur once in a message: their encoded position list is looked up, not pickled.
+_ONE_POSITION: dict[int, bytes] = {}
+_ONE_POSITION_CACHED = 100_000  # positions with a cached encoding
+
+
 class WordPositions(Positions):  # type: ignore[misc]
     """Whoosh's Positions format, fast for documents that arrive as word lists.
 
@@ -124,11 +129,6 @@ class WordPositions(Positions):  # type: ignore[misc]
                 if found < _ONE_POSITION_CACHED:
                     single[found] = encoded
             yield word, 1, boost, encoded
-
-
-# Most words occur once in a message: their encoded position list is looked up, not pickled.
-_ONE_POSITION: dict[int, bytes] = {}
-_ONE_POSITION_CACHED = 100_000  # positions with a cached encoding
 
 
 def address_tokens(addresses: list[str] | tuple[str, ...]) -> str:

@@ -342,6 +342,7 @@ def _full_check_due(mark: Checkpoint, now: datetime, full_every: timedelta) -> b
 
 
 def _quick_check(ledger: Ledger, mark: Checkpoint) -> bool:
+    """The triggers as corrlog made them, the checkpoint's tail re-hashing right, every link."""
     return ledger.guarded() and ledger.tail_intact(mark) and ledger.links_intact()
 
 
