@@ -21,6 +21,7 @@ from random import Random
 
 import pytest
 
+from corrlog.db import LEDGER_TRIGGERS
 from corrlog.ledger import entry_hash
 from support.cli import CorrlogHome
 from support.daemon import DaemonProcess, wait_for
@@ -527,6 +528,36 @@ def test_broken_ledger_chain_is_named_and_never_appended_to(
     assert len(errors) == 1 and position in errors[0]
     assert scalar(home, "SELECT COUNT(*) FROM ledger") == entries
     assert scalar(home, "SELECT MAX(seq) FROM ledger") == last
+
+
+@pytest.mark.slow
+def test_ledger_damaged_while_the_daemon_runs_stops_its_next_pass(
+    ledger_home: CorrlogHome,
+) -> None:
+    """An entry removed behind a running daemon's back, the triggers re-created: the next
+    pass (a new note) refuses to append, names the entry in one line, and the daemon exits."""
+    home = ledger_home
+    log = home.root / "running.log"
+    daemon = spawn_daemon(home, log)
+    try:
+        wait_ready(daemon, log, 60)
+        _tamper(home.data / "corrlog.db", "removed", 10)
+        with sqlite3.connect(home.data / "corrlog.db") as conn:
+            for sql in LEDGER_TRIGGERS.values():
+                conn.execute(sql)
+        conn.close()
+        entries = scalar(home, "SELECT COUNT(*) FROM ledger")
+        home.note("acme/new.md", "# New\nWritten after the damage.\n")
+        code = daemon.wait(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            kill_9(daemon)
+    output = log.read_text()
+    errors = [line for line in output.splitlines() if line.startswith("corrlog: error:")]
+    assert code == 1
+    assert "Traceback" not in output
+    assert len(errors) == 1 and BROKEN["removed"] in errors[0]
+    assert scalar(home, "SELECT COUNT(*) FROM ledger") == entries
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from corrlog.datadir import DataDir, Session
 from corrlog.errors import CorrlogError, IntegrityError, SourceError
 from corrlog.idle import IdleWatcher
 from corrlog.index import SearchIndex, open_index
-from corrlog.ledger import GENESIS, check_before_append
+from corrlog.ledger import check_before_append
 from corrlog.logging import get_logger
 from corrlog.mailsync import sync_imap, sync_maildir
 from corrlog.pipeline import Pipeline
@@ -115,7 +115,6 @@ class Daemon:
         self._timer_stop = threading.Event()
         self._ready = False
         self._last_beat = time.monotonic()
-        self._verified_head: tuple[int, str] | None = None
         self._retry = Backoff(initial=2.0, maximum=300.0)
 
     # lifecycle --------------------------------------------------------------------------
@@ -298,18 +297,9 @@ class Daemon:
         threading.Thread(target=again, name="corrlog-retry", daemon=True).start()
 
     def _check_chain(self, session: Session) -> None:
-        """Verify the entries appended since the last check (all of them the first time)."""
-        start = self._verified_head[0] if self._verified_head else 0
-        prev = self._verified_head[1] if self._verified_head else GENESIS
-        last = self._verified_head
-        for entry in session.ledger.entries(since_seq=start):
-            if entry.prev_hash != prev or entry.hash != entry.expected_hash():
-                raise IntegrityError(
-                    f"ledger entry {entry.seq} is broken; corrlog will not append to a broken "
-                    "ledger. Run 'corrlog verify' and restore corrlog.db from a backup"
-                )
-            prev, last = entry.hash, (entry.seq, entry.hash)
-        self._verified_head = last
+        """Refuse a broken ledger before a pass appends to it: `corrlog sync`'s check (quick,
+        every entry re-hashed daily), so damage done while the daemon runs is found too."""
+        check_before_append(session.ledger, datetime.now(UTC))
 
     def _run_one(self, pipeline: Pipeline, task: Task) -> None:
         settings = self.settings
