@@ -32,6 +32,7 @@ from corrlog.index import (
     utc_naive,
 )
 from corrlog.model import Record
+from corrlog.whoosh_match import matching
 from corrlog.whoosh_postings import PostingsCodec, TermPool, add_document
 
 LIMIT_MB = 64  # Whoosh's own pool, which takes over from TermPool past MAX_POSTINGS
@@ -304,7 +305,8 @@ class DateColumn:
 
     def newest(self, docnums: Iterable[int], limit: int) -> list[int]:
         """The `limit` newest of `docnums`, newest first."""
-        return heapq.nlargest(limit, docnums, key=self.rank.__getitem__)
+        places = heapq.nlargest(limit, map(self.rank.__getitem__, docnums))
+        return [self._docnums[place] for place in places]
 
     def _span(self, window: query.NumericRange) -> tuple[int, int]:
         low, high = 0, len(self._values)
@@ -373,10 +375,11 @@ def _newest(
     """Sorted by date: every match once (no scores), the newest picked by date rank.
 
     Whoosh would read the date column per match through Python and then run the query a
-    second time to count; this is one pass over the matches and a heap.
+    second time to count; this is one set of the matches (`matching`) and a heap.
     """
-    matched = searcher.docs_for_query(combined)
-    found = [d for d in matched if d in allowed] if allowed is not None else list(matched)
+    found = matching(searcher, combined)
+    if allowed is not None:
+        found &= allowed
     hits = []
     for docnum in dates.newest(found, request.limit):
         stored = dict(searcher.stored_fields(docnum))
