@@ -359,6 +359,7 @@ def daemon(
         if sockets:
             say(f"  daemon {tool.name}: socket(s) {sockets}; timing the queries through it")
             result["queries"] = time_queries([tool], query_runs, label=" via daemon")[tool.name]
+            result["rss_after_queries_kb"] = measure.proc_rss_kb(proc.pid)
         else:
             result["queries"] = None
             result["search_via_daemon"] = "not implemented yet (no search socket)"
@@ -596,6 +597,11 @@ def report(res: dict[str, Any]) -> str:
                 f"{name} with daemon: "
                 + ", ".join(f"{k} {v:.0f}" for k, v in dq.items())
                 + f"; median {d['queries']['median_of_8_ms']:.0f} ms"
+                + (
+                    f"; daemon RSS after them {d['rss_after_queries_kb'] / 1024:.0f} MB"
+                    if d.get("rss_after_queries_kb")
+                    else ""
+                )
             )
         else:
             parts.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +35,7 @@ from corrlog.index import (
 from corrlog.model import Record
 from corrlog.whoosh_match import matching
 from corrlog.whoosh_postings import PostingsCodec, TermPool, add_document
+from corrlog.whoosh_storage import open_mapped
 
 LIMIT_MB = 64  # Whoosh's own pool, which takes over from TermPool past MAX_POSTINGS
 
@@ -84,7 +86,7 @@ class WhooshIndex:
         self.directory = directory
         self._lock = threading.Lock()  # Whoosh searchers are not thread-safe
         self._searcher: Searcher | None = None
-        self._stamp: tuple[str, int, int] | None = None
+        self._stamp: tuple[object, ...] | None = None
         self._dates: DateColumn | None = None  # the warm searcher's sorted date column
 
     def exists(self) -> bool:
@@ -102,7 +104,7 @@ class WhooshIndex:
 
     def _open(self) -> index.Index:
         return open_existing(
-            self.directory, self.exists(), lambda: index.open_dir(str(self.directory))
+            self.directory, self.exists(), lambda: open_mapped(str(self.directory))
         )
 
     @contextmanager
@@ -129,13 +131,27 @@ class WhooshIndex:
         for lock in self.directory.glob("*LOCK"):
             lock.chmod(0o600)
 
-    def _current_stamp(self) -> tuple[str, int, int] | None:
-        """The newest table of contents (name, inode, mtime): it changes with every commit."""
-        tocs = sorted(self.directory.glob("_MAIN_*.toc"), key=lambda p: int(p.stem[6:] or 0))
+    def _current_stamp(self) -> tuple[object, ...] | None:
+        """The newest table of contents (name, inode, mtime), which changes with every commit,
+        and every segment file's size.
+
+        The searcher reads segment files through memory maps (`whoosh_storage`): reading a
+        mapped page past the end of a file truncated since would kill the process (SIGBUS).
+        Whoosh never changes a segment file, so a new size is damage: the searcher is
+        reopened on the new sizes and the damage reported as a read error.
+        """
+        tocs, segments = [], []
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("_MAIN_") and entry.name.endswith(".toc"):
+                    tocs.append(entry)
+                elif entry.name.endswith(".seg"):
+                    segments.append((entry.name, entry.stat().st_size))
         if not tocs:
             return None
-        info = tocs[-1].stat()
-        return tocs[-1].name, info.st_ino, info.st_mtime_ns
+        newest = max(tocs, key=lambda entry: int(entry.name[6:-4] or 0))
+        info = newest.stat()
+        return newest.name, info.st_ino, info.st_mtime_ns, *sorted(segments)
 
     def _drop_searcher(self) -> None:
         if self._searcher is not None:

@@ -1,0 +1,114 @@
+"""Whoosh's file storage, reading index files through memory maps without copying them.
+
+Whoosh maps each compound segment file, then opens every file inside it as a `BytesIO`
+of the mapped bytes, and `BytesIO` copies what it is given: opening a searcher read the
+whole index into memory. On the Enron index (383 MB) the first search of a process took
+~0.26 s before it started and left the daemon at ~820 MB RSS. `MappedStorage` opens every
+file as a `ViewFile` over a memoryview of its map instead: the same Whoosh reads, served
+from the page cache, with only the pages a search touches resident (first search ~20 ms,
+daemon ~100 MB). Nothing is written differently; writers use Whoosh's own methods.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from typing import Any
+
+from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.structfile import BufferFile
+from whoosh.index import _DEF_INDEX_NAME, Index
+
+_EMPTY = memoryview(b"")
+_LINE_CHUNK = 256
+
+
+def open_mapped(directory: str) -> Index:
+    """`whoosh.index.open_dir(directory)`, its files read through `MappedStorage`."""
+    return MappedStorage(directory).open_index(_DEF_INDEX_NAME)
+
+
+class MappedStorage(FileStorage):  # type: ignore[misc]
+    """A FileStorage whose files open as zero-copy views of a read-only memory map.
+
+    `supports_mmap` is off so that a compound segment file asks the file for its parts
+    (`subset`), which are views too, instead of mapping and copying them itself.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, supports_mmap=False)
+
+    def open_file(self, name: str, **kwargs: Any) -> ViewFile:
+        """The file `name` (FileNotFoundError when it is gone, as Whoosh's own)."""
+        fd = os.open(self._fpath(name), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if os.fstat(fd).st_size == 0:  # an empty file cannot be mapped
+                return ViewFile(_EMPTY, name=name, **kwargs)
+            mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)  # the map keeps its own descriptor
+        return ViewFile(memoryview(mapped), name=name, **kwargs)
+
+
+class ViewFile(BufferFile):  # type: ignore[misc]
+    """Whoosh's BufferFile, its sequential reads served by a `ViewCursor` instead of a
+    `BytesIO` copy of the buffer, its parts views of the same buffer."""
+
+    def __init__(self, buf: memoryview, name: str | None = None, onclose: Any = None) -> None:
+        self._buf = buf
+        self._name = name
+        self.file = ViewCursor(buf)
+        self.onclose = onclose
+        self.is_real = False
+        self.is_closed = False
+
+    def subset(self, position: int, length: int, name: str | None = None) -> ViewFile:
+        """The bytes at `position`, `length` long, as a file of their own (no copy)."""
+        return ViewFile(self._buf[position : position + length], name=name or self._name)
+
+
+class ViewCursor:
+    """The file methods Whoosh's StructFile and pickle use, over a memoryview."""
+
+    def __init__(self, buf: memoryview) -> None:
+        self._buf = buf
+        self._pos = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes from the position (all that is left when negative or None)."""
+        start, total = self._pos, len(self._buf)
+        end = total if size is None or size < 0 else min(start + size, total)
+        self._pos = max(start, end)
+        return bytes(self._buf[start:end])
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """The bytes up to and including the next newline (or `size` bytes, or the end)."""
+        buf, start = self._buf, self._pos
+        limit = len(buf) if size is None or size < 0 else min(start + size, len(buf))
+        stop, scan = limit, start
+        while scan < limit:
+            found = bytes(buf[scan : min(scan + _LINE_CHUNK, limit)]).find(b"\n")
+            if found >= 0:
+                stop = scan + found + 1
+                break
+            scan += _LINE_CHUNK
+        self._pos = max(start, stop)
+        return bytes(buf[start:stop])
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move the position (as a file's seek; past the end reads nothing)."""
+        if whence == os.SEEK_CUR:
+            offset += self._pos
+        elif whence == os.SEEK_END:
+            offset += len(self._buf)
+        if offset < 0:
+            raise ValueError(f"negative seek position {offset}")
+        self._pos = offset
+        return offset
+
+    def tell(self) -> int:
+        """The position."""
+        return self._pos
+
+    def close(self) -> None:
+        """Nothing to release: the map goes when the last view of it does."""
