@@ -170,7 +170,7 @@ def test_put_many_without_syncfs_fsyncs_each_bucket_once(
     batch = [f"message {n}".encode() for n in range(300)]
     archive.put_many(batch)
     buckets = {archive.path(sha256_hex(d)).parent for d in batch}
-    assert synced == [*sorted(buckets), archive.root]
+    assert [*sorted(buckets), archive.root] == synced
     assert len(synced) < len(batch)
     assert [archive.get(sha256_hex(d)) for d in batch] == batch
 
@@ -184,7 +184,7 @@ def test_put_without_syncfs_fsyncs_the_root_only_for_a_new_bucket(
     monkeypatch.setattr("corrlog.archive.SYNCFS", None)
     monkeypatch.setattr("corrlog.archive._fsync_dir", synced.append)
     first = archive.put(b"one")
-    assert synced == [archive.path(first).parent, archive.root]
+    assert [archive.path(first).parent, archive.root] == synced
     bucket = archive.path(first).parent
     twins = (
         data for n in range(100_000) if sha256_hex(data := f"twin {n}".encode())[:2] == first[:2]
@@ -192,7 +192,7 @@ def test_put_without_syncfs_fsyncs_the_root_only_for_a_new_bucket(
     for owner in (archive, Archive(archive.root)):
         synced.clear()
         owner.put(next(twins))
-        assert synced == [bucket]
+        assert [bucket] == synced
 
 
 @pytest.mark.skipif(SYNCFS is None, reason="syncfs(2) needs Linux >= 5.8")

@@ -153,8 +153,8 @@ def test_segments_name_whooshs_own_codec(tmp_path: Path) -> None:
             for record in records[start : start + 2]:
                 writer.add(record, replace=False)
     segments = whoosh_index.open_dir(str(tmp_path / "ix"))._segments()
-    assert segments
-    assert {type(segment.codec()) for segment in segments} == {W3Codec}
+    assert 0 < len(segments) < 6  # six commits, small segments merged
+    assert {W3Codec} == {type(segment.codec()) for segment in segments}
 
 
 def test_term_vectors_are_written_as_whoosh_writes_them(tmp_path: Path) -> None:
@@ -167,4 +167,4 @@ def test_term_vectors_are_written_as_whoosh_writes_them(tmp_path: Path) -> None:
     writer.commit()
     with raw.searcher() as searcher:
         docnum = searcher.document_number(id="a")
-        assert dict(searcher.vector_as("frequency", docnum, "body")) == {"alpha": 1, "beta": 2}
+        assert {"alpha": 1, "beta": 2} == dict(searcher.vector_as("frequency", docnum, "body"))

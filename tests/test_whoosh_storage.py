@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import os
 import shutil
@@ -182,3 +184,34 @@ def test_segments_truncated_under_a_warm_searcher_are_a_read_error(
     total, error = child.stdout.splitlines()
     assert int(total) > 0
     assert "cannot be read" in error and "corrlog reindex" in error
+
+
+def test_an_unknown_whence_is_refused() -> None:
+    """As BytesIO: a seek with a whence that is not SET, CUR or END raises."""
+    with pytest.raises(ValueError, match="whence"):
+        ViewCursor(memoryview(DATA)).seek(0, 3)
+
+
+def _index_descriptors(path: Path) -> int:
+    """Open descriptors of this process on files in `path` (maps keep one each)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(path))
+    return count
+
+
+def test_closing_a_searcher_releases_its_maps_at_once(built: Path) -> None:
+    """Whoosh's readers of a multi-segment index form reference cycles; the maps (and their
+    descriptors) still go when the searcher is closed, the garbage collector off."""
+    before = _index_descriptors(built)
+    gc.disable()
+    try:
+        searcher = open_mapped(str(built)).searcher()
+        assert len(searcher.leaf_searchers()) > 1
+        assert searcher.search(query.Term("body", "word7"), limit=3).scored_length() == 3
+        assert _index_descriptors(built) > before
+        searcher.close()
+        assert before == _index_descriptors(built)
+    finally:
+        gc.enable()

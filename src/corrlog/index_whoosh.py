@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import os
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -35,7 +34,7 @@ from corrlog.index import (
 from corrlog.model import Record
 from corrlog.whoosh_match import matching
 from corrlog.whoosh_postings import PostingsCodec, TermPool, add_document
-from corrlog.whoosh_storage import open_mapped
+from corrlog.whoosh_storage import MappedStorage, open_mapped
 
 LIMIT_MB = 64  # Whoosh's own pool, which takes over from TermPool past MAX_POSTINGS
 
@@ -86,7 +85,8 @@ class WhooshIndex:
         self.directory = directory
         self._lock = threading.Lock()  # Whoosh searchers are not thread-safe
         self._searcher: Searcher | None = None
-        self._stamp: tuple[object, ...] | None = None
+        self._stamp: tuple[str, int, int] | None = None
+        self._storage: MappedStorage | None = None  # the warm searcher's files
         self._dates: DateColumn | None = None  # the warm searcher's sorted date column
 
     def exists(self) -> bool:
@@ -131,32 +131,21 @@ class WhooshIndex:
         for lock in self.directory.glob("*LOCK"):
             lock.chmod(0o600)
 
-    def _current_stamp(self) -> tuple[object, ...] | None:
-        """The newest table of contents (name, inode, mtime), which changes with every commit,
-        and every segment file's size.
-
-        The searcher reads segment files through memory maps (`whoosh_storage`): reading a
-        mapped page past the end of a file truncated since would kill the process (SIGBUS).
-        Whoosh never changes a segment file, so a new size is damage: the searcher is
-        reopened on the new sizes and the damage reported as a read error.
-        """
-        tocs, segments = [], []
-        with os.scandir(self.directory) as entries:
-            for entry in entries:
-                if entry.name.startswith("_MAIN_") and entry.name.endswith(".toc"):
-                    tocs.append(entry)
-                elif entry.name.endswith(".seg"):
-                    segments.append((entry.name, entry.stat().st_size))
-        if not tocs:
+    def _current_stamp(self) -> tuple[str, int, int] | None:
+        """The newest table of contents (name, inode, mtime): it changes with every commit."""
+        try:
+            tocs = sorted(self.directory.glob("_MAIN_*.toc"), key=lambda p: int(p.stem[6:] or 0))
+            if not tocs:
+                return None
+            info = tocs[-1].stat()
+        except FileNotFoundError:  # a commit replaced it under us: a new stamp either way
             return None
-        newest = max(tocs, key=lambda entry: int(entry.name[6:-4] or 0))
-        info = newest.stat()
-        return newest.name, info.st_ino, info.st_mtime_ns, *sorted(segments)
+        return tocs[-1].name, info.st_ino, info.st_mtime_ns
 
     def _drop_searcher(self) -> None:
         if self._searcher is not None:
             self._searcher.close()
-        self._searcher, self._stamp, self._dates = None, None, None
+        self._searcher, self._stamp, self._dates, self._storage = None, None, None, None
 
     def _date_column(self) -> DateColumn:
         """The warm searcher's sorted date column (call with the lock held, after `_warm`)."""
@@ -166,11 +155,17 @@ class WhooshIndex:
         return self._dates
 
     def _warm(self) -> Searcher:
-        """The shared searcher, reopened when a newer commit exists (call with the lock held)."""
+        """The shared searcher, reopened when a newer commit exists or a file it maps has
+        changed size (damage; see `MappedStorage.maps_intact`). Call with the lock held."""
         stamp = self._current_stamp() if self.directory.is_dir() else None
-        if self._searcher is None or stamp != self._stamp:
+        if (
+            self._searcher is None
+            or stamp != self._stamp
+            or (self._storage is not None and not self._storage.maps_intact())
+        ):
             self._drop_searcher()
-            self._searcher, self._stamp = self._open().searcher(), stamp
+            opened = self._open()
+            self._searcher, self._stamp, self._storage = opened.searcher(), stamp, opened.storage
         return self._searcher
 
     @contextmanager

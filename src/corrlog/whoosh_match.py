@@ -2,10 +2,11 @@
 
 Whoosh's `Searcher.docs_for_query` walks a query's matcher tree one posting at a time:
 three or four Python calls per posting per term, most of a date-sorted search for a common
-word (`gas` on the Enron index: 5,000 matches, 12 ms of 14). A query made of terms, ORs
-and ANDs (what a word, several words or `field:word` parse into) is answered here from
-each term's blocks of document numbers and set operations instead; anything else (a
-phrase, a prefix, a segment with deleted documents) goes through Whoosh's matchers.
+word (`gas` on the Enron index, 5,000 matches: 84 % of the search under cProfile). A query
+made of terms, ORs and ANDs (what a word, several words or `field:word` parse into) is
+answered here from each term's blocks of document numbers and set operations instead;
+anything else (a phrase, a prefix, a segment with deleted documents) goes through
+Whoosh's matchers.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def _term_ids(leaf: Searcher, q: query.Term) -> set[int] | None:
     schema, reader = leaf.schema, leaf.reader()
     if q.fieldname not in schema:
         return set()
-    text = schema[q.fieldname].to_bytes(q.text)
+    try:
+        text = schema[q.fieldname].to_bytes(q.text)
+    except ValueError:  # not a value of that field (a word in a date field): no match
+        return set()
     if (q.fieldname, text) not in reader:
         return set()
     matcher = reader.postings(q.fieldname, text)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import mmap
 import os
+from pathlib import Path
 from typing import Any
 
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile
 from whoosh.index import _DEF_INDEX_NAME, Index
 
-_EMPTY = memoryview(b"")
 _LINE_CHUNK = 256
 
 
@@ -37,17 +37,38 @@ class MappedStorage(FileStorage):  # type: ignore[misc]
 
     def __init__(self, path: str) -> None:
         super().__init__(path, supports_mmap=False)
+        self._mapped: dict[str, tuple[int, int]] = {}  # file name: (inode, size) when mapped
 
     def open_file(self, name: str, **kwargs: Any) -> ViewFile:
         """The file `name` (FileNotFoundError when it is gone, as Whoosh's own)."""
         fd = os.open(self._fpath(name), os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if os.fstat(fd).st_size == 0:  # an empty file cannot be mapped
-                return ViewFile(_EMPTY, name=name, **kwargs)
+            info = os.fstat(fd)
+            if info.st_size == 0:  # an empty file cannot be mapped
+                return ViewFile(memoryview(b""), name=name, **kwargs)
             mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)  # the map keeps its own descriptor
+        self._mapped[name] = (info.st_ino, info.st_size)
         return ViewFile(memoryview(mapped), name=name, **kwargs)
+
+    def maps_intact(self) -> bool:
+        """Whether no file mapped so far has changed size since.
+
+        Reading a mapped page past the end of a file truncated since kills the process
+        (SIGBUS). Whoosh never changes a file once written, so a new size is damage: the
+        caller opens the index again, on the new sizes, and the damage is a read error. A
+        file that is gone (a merged segment) or replaced (another inode) cannot shrink
+        under the map.
+        """
+        for name, (inode, size) in list(self._mapped.items()):
+            try:
+                info = Path(self._fpath(name)).stat()
+            except FileNotFoundError:
+                continue
+            if info.st_ino == inode and info.st_size != size:
+                return False
+        return True
 
 
 class ViewFile(BufferFile):  # type: ignore[misc]
@@ -65,6 +86,13 @@ class ViewFile(BufferFile):  # type: ignore[misc]
     def subset(self, position: int, length: int, name: str | None = None) -> ViewFile:
         """The bytes at `position`, `length` long, as a file of their own (no copy)."""
         return ViewFile(self._buf[position : position + length], name=name or self._name)
+
+    def close(self) -> None:
+        """Close as Whoosh does, and release the view: a map is unmapped (and its
+        descriptor closed) once every view of it is released, without waiting for the
+        garbage collector to break the reference cycles between Whoosh's readers."""
+        super().close()
+        self._buf.release()
 
 
 class ViewCursor:
@@ -101,6 +129,8 @@ class ViewCursor:
             offset += self._pos
         elif whence == os.SEEK_END:
             offset += len(self._buf)
+        elif whence != os.SEEK_SET:
+            raise ValueError(f"invalid whence ({whence})")
         if offset < 0:
             raise ValueError(f"negative seek position {offset}")
         self._pos = offset
