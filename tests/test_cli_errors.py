@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
+
+import pytest
 
 from support.cli import CorrlogHome
 
@@ -131,3 +134,29 @@ def test_data_files_are_owner_only(home: CorrlogHome) -> None:
             continue
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+@pytest.mark.parametrize(
+    ("xdg", "expected"),
+    [
+        ("xdg-data", "{root}/xdg-data/corrlog"),  # $XDG_DATA_HOME/corrlog
+        ("", "~/.local/share/corrlog"),  # unset: the template's portable default
+        ("relative/dir", "~/.local/share/corrlog"),  # not absolute: ignored, as XDG says
+    ],
+)
+def test_init_puts_the_data_where_xdg_says(
+    tmp_path: Path, home: CorrlogHome, xdg: str, expected: str
+) -> None:
+    """Without --data-dir, init writes $XDG_DATA_HOME/corrlog (when absolute) into the config,
+    notes folder included, and creates the folders there."""
+    config = tmp_path / "fresh" / "corrlog.toml"
+    data = str(home.root / xdg) if xdg.startswith("xdg") else xdg
+    result = home.run(
+        "--config", str(config), "init", env=home.env(XDG_DATA_HOME=data), config=False
+    )
+    assert 0 == result.code, result.stderr
+    written = expected.format(root=home.root)
+    text = config.read_text()
+    assert f'data_dir = "{written}"' in text
+    assert f'paths = ["{written}/notes"]' in text
+    assert Path(written.replace("~", str(home.root), 1)).joinpath("notes").is_dir()

@@ -20,7 +20,7 @@ import click
 
 from corrlog import __version__
 from corrlog import logging as corrlog_logging
-from corrlog.config import Settings, load_settings, resolve_config_path
+from corrlog.config import Settings, default_data_dir, load_settings, resolve_config_path
 from corrlog.datadir import DataDir, Session
 from corrlog.errors import ConfigError, CorrlogError, SourceError, UsageError
 from corrlog.index import Index, SearchRequest, SearchResult, search
@@ -157,13 +157,18 @@ def cli(ctx: click.Context, config: str | None, log_format: str, verbose: int, q
     ctx.obj = App(config_path=resolve_config_path(config, os.environ))
 
 
+TEMPLATE_DATA_DIR = "~/.local/share/corrlog"  # as the config template writes it
+
+
 def _template() -> str:
     return resources.files("corrlog").joinpath("templates/corrlog.toml").read_text("utf-8")
 
 
 @cli.command()
 @click.option(
-    "--data-dir", metavar="DIR", help="Where to keep the data (default ~/.local/share/corrlog)."
+    "--data-dir",
+    metavar="DIR",
+    help="Where to keep the data (default $XDG_DATA_HOME/corrlog, else ~/.local/share/corrlog).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 @pass_app
@@ -182,9 +187,9 @@ def init(app: App, data_dir: str | None, force: bool) -> None:
         click.echo(f"config already exists at {path}; left unchanged")
     else:
         text = _template()
-        if data_dir:
-            root = Path(data_dir).expanduser().resolve()
-            text = text.replace("~/.local/share/corrlog", str(root))
+        root = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+        if root.is_absolute() and root != Path(TEMPLATE_DATA_DIR).expanduser():
+            text = text.replace(TEMPLATE_DATA_DIR, str(root))
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         path.chmod(0o600)
