@@ -1,7 +1,7 @@
 """corrlog's benchmark against notmuch, mu and a naive Whoosh indexer: the one entry point.
 
     .venv/bin/python bench/run.py --corpus ../shared/corpus --set small [--runs 3]
-        [--query-runs 20] [--idle-seconds 60] [--out bench/results/FILE.json]
+        [--query-runs 20] [--incr-runs 3] [--idle-seconds 60] [--out bench/results/FILE.json]
 
 In one run, on one copy of the corpus extracted into a temporary directory:
 
@@ -11,7 +11,8 @@ In one run, on one copy of the corpus extracted into a temporary directory:
 2. the eight queries as whole processes, median of `--query-runs`, plus the
    hit count of each (untimed);
 3. the `incr` set (100 messages) copied into the Maildir and each tool's
-   update timed once, count checked again;
+   update timed, count checked again; `--incr-runs` times, every store put back
+   between runs (median reported);
 4. `corrlog run` started on the ingested data dir: CPU and RSS over
    `--idle-seconds`, and the queries through the daemon when a search socket
    exists;
@@ -134,18 +135,34 @@ def distinct_messages(files: list[Path]) -> int:
     return len(keys)
 
 
-def add_incr(incr: Path, maildir: Path) -> list[Path]:
-    """Copy the incr messages into the same folders of the Maildir (making missing folders)."""
-    added = []
+def add_incr(incr: Path, maildir: Path) -> tuple[list[Path], list[Path]]:
+    """Copy the incr messages into the same folders of the Maildir (making missing folders);
+    (the files added, the folders made)."""
+    added: list[Path] = []
+    made: list[Path] = []
     for source in message_files(incr):
         relative = source.relative_to(incr)
         target = maildir / relative
         folder = target.parent.parent
         for sub in ("cur", "new", "tmp"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
+            missing, path = [], folder / sub
+            while not path.exists():
+                missing.append(path)
+                path = path.parent
+            if missing:
+                (folder / sub).mkdir(parents=True)
+                made += missing
         shutil.copy2(source, target)
         added.append(target)
-    return added
+    return added, made
+
+
+def remove_incr(added: list[Path], made: list[Path]) -> None:
+    """Undo `add_incr`: the files, then the folders it made (deepest first)."""
+    for path in added:
+        path.unlink()
+    for folder in sorted(made, key=lambda p: len(p.parts), reverse=True):
+        folder.rmdir()
 
 
 def make_tools(args: argparse.Namespace) -> list[Tool]:
@@ -272,29 +289,68 @@ def same_ids(whoosh: Corrlog, tantivy: Corrlog) -> dict[str, bool]:
     return result
 
 
-def incremental(tools: list[Tool], new_files: list[Path], before: dict[str, Any]) -> dict[str, Any]:
-    """Each tool's update after the incr messages arrived, timed once, count checked."""
+def incremental(
+    tools: list[Tool], incr: Path, maildir: Path, before: dict[str, Any], runs: int
+) -> dict[str, Any]:
+    """Each tool's update after the incr messages arrived, `runs` times, count checked.
+
+    Between runs every store is put back as it was before the first (a copy taken then)
+    and the new files and folders are removed again, so every run indexes the same 100
+    messages into the same full store. The median run is reported.
+    """
+    snapshots = {}
+    if runs > 1:
+        for tool in tools:
+            snapshots[tool.name] = tool.store.with_name(tool.store.name + "-before-incr")
+            shutil.copytree(tool.store, snapshots[tool.name], symlinks=True)
+    timed: dict[str, list[dict[str, Any]]] = {tool.name: [] for tool in tools}
+    for run in range(1, runs + 1):
+        new_files, made = add_incr(incr, maildir)
+        for tool in tools:
+            timed[tool.name].append(_incremental_run(tool, new_files, before, run))
+        if run < runs:
+            remove_incr(new_files, made)
+            for tool in tools:
+                shutil.rmtree(tool.store)
+                shutil.copytree(snapshots[tool.name], tool.store, symlinks=True)
+    for snapshot in snapshots.values():
+        shutil.rmtree(snapshot)
     out = {}
-    for tool in tools:
-        m = measure.run(tool.incr_argv(new_files), env=tool.env(), capture=True)
-        m.check(f"{tool.name} incremental")
-        skipped = tool.skipped(m)
-        expected = before[tool.name]["count"] + len(new_files) - skipped
-        count = tool.count()
-        out[tool.name] = {
-            "wall_s": m.wall_s,
-            "cpu_s": m.cpu_s,
-            "maxrss_kb": m.maxrss_kb,
-            "count": count,
-            "count_ok": count == expected,
-            "expected": expected,
-            "skipped": skipped,
+    for name, entries in timed.items():
+        median = sorted(entries, key=lambda e: e["wall_s"])[(len(entries) - 1) // 2]
+        out[name] = {
+            **median,
+            "wall_s": statistics.median(e["wall_s"] for e in entries),
+            "cpu_s": statistics.median(e["cpu_s"] for e in entries),
+            "maxrss_kb": max(e["maxrss_kb"] for e in entries),
+            "count_ok": all(e["count_ok"] for e in entries),
+            "runs": entries,
         }
-        say(
-            f"  incremental {tool.name:16} {m.wall_s:7.2f} s  count {count}"
-            f"{'' if count == expected else f' != {expected} !'}"
-        )
     return out
+
+
+def _incremental_run(
+    tool: Tool, new_files: list[Path], before: dict[str, Any], run: int
+) -> dict[str, Any]:
+    """One timed update of one tool, its count checked."""
+    m = measure.run(tool.incr_argv(new_files), env=tool.env(), capture=True)
+    m.check(f"{tool.name} incremental")
+    skipped = tool.skipped(m)
+    expected = before[tool.name]["count"] + len(new_files) - skipped
+    count = tool.count()
+    say(
+        f"  incremental run {run} {tool.name:16} {m.wall_s:7.2f} s  count {count}"
+        f"{'' if count == expected else f' != {expected} !'}"
+    )
+    return {
+        "wall_s": m.wall_s,
+        "cpu_s": m.cpu_s,
+        "maxrss_kb": m.maxrss_kb,
+        "count": count,
+        "count_ok": count == expected,
+        "expected": expected,
+        "skipped": skipped,
+    }
 
 
 def find_sockets(data_dir: Path) -> list[str]:
@@ -561,15 +617,18 @@ def report(res: dict[str, Any]) -> str:
         [
             name,
             f"{r['wall_s']:.2f}",
+            " / ".join(f"{run['wall_s']:.2f}" for run in r.get("runs", [r])),
             f"{r['cpu_s']:.2f}",
             f"{r['maxrss_kb'] / 1024:.0f}",
             count_cell(r),
         ]
         for name, r in inc.items()
     ]
+    incr_runs = res.get("incr_runs", 1)
     parts += [
-        f"Incremental: {res['incr_expected']} new messages into the full index (one run)",
-        table(["tool", "wall s", "cpu s", "peak RSS MB", "count"], rows),
+        f"Incremental: {res['incr_expected']} new messages into the full index "
+        + ("(one run)" if incr_runs == 1 else f"(median of {incr_runs} runs, store restored)"),
+        table(["tool", "wall s", "runs, wall s", "cpu s", "peak RSS MB", "count"], rows),
         "",
     ]
     q, hits = res["queries"], res["hits"]
@@ -661,6 +720,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--set", choices=["small", "large"], default="small")
     p.add_argument("--runs", type=int, default=3, help="full ingests per tool (default 3)")
     p.add_argument("--query-runs", type=int, default=20, help="runs per query (default 20)")
+    p.add_argument(
+        "--incr-runs",
+        type=int,
+        default=3,
+        help="incremental updates per tool, each into the same full store (default 3)",
+    )
     p.add_argument("--idle-seconds", type=float, default=60.0, help="idle window (default 60)")
     p.add_argument("--daemon-timeout", type=float, default=1800.0, help="wait for READY=1")
     p.add_argument("--tools", default=",".join(TOOL_NAMES), help="comma-separated subset")
@@ -686,8 +751,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="only print the table of a saved result (goals recomputed) and exit",
     )
     args = p.parse_args(argv)
-    if args.runs < 1 or args.query_runs < 1:
-        p.error("--runs and --query-runs must be at least 1")
+    if args.runs < 1 or args.query_runs < 1 or args.incr_runs < 1:
+        p.error("--runs, --query-runs and --incr-runs must be at least 1")
     args.corpus = args.corpus.resolve()
     return args
 
@@ -706,6 +771,7 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {
         "set": args.set,
         "runs": args.runs,
+        "incr_runs": args.incr_runs,
         "query_runs": args.query_runs,
         "machine": machine(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -752,9 +818,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"bench: queries, {args.query_runs} runs each")
         res["queries"] = time_queries(tools, args.query_runs)
 
-        say(f"bench: incremental ({incr_expected} messages)")
-        new_files = add_incr(incr, maildir)
-        res["incremental"] = incremental(tools, new_files, res["ingest"])
+        say(f"bench: incremental ({incr_expected} messages), {args.incr_runs} run(s) per tool")
+        res["incremental"] = incremental(tools, incr, maildir, res["ingest"], args.incr_runs)
 
         res["daemon"] = {}
         for tool in tools:
