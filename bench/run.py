@@ -303,6 +303,7 @@ def incremental(
         for tool in tools:
             snapshots[tool.name] = tool.store.with_name(tool.store.name + "-before-incr")
             shutil.copytree(tool.store, snapshots[tool.name], symlinks=True)
+        os.sync()  # the copies' writeback must not land in a timed run's flush
     timed: dict[str, list[dict[str, Any]]] = {tool.name: [] for tool in tools}
     for run in range(1, runs + 1):
         new_files, made = add_incr(incr, maildir)
@@ -313,6 +314,7 @@ def incremental(
             for tool in tools:
                 shutil.rmtree(tool.store)
                 shutil.copytree(snapshots[tool.name], tool.store, symlinks=True)
+            os.sync()  # corrlog's syncfs(2) would otherwise wait for these copies too
     for snapshot in snapshots.values():
         shutil.rmtree(snapshot)
     out = {}
