@@ -485,6 +485,15 @@ BROKEN = {
 }
 
 
+def _assert_refused(code: int, log: Path, position: str) -> None:
+    """The daemon exited 1 with one error line naming `position`, and no traceback."""
+    output = log.read_text()
+    errors = [line for line in output.splitlines() if line.startswith("corrlog: error:")]
+    assert code == 1
+    assert "Traceback" not in output
+    assert len(errors) == 1 and position in errors[0]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(BROKEN))
 def test_broken_ledger_chain_is_named_and_never_appended_to(
@@ -518,14 +527,10 @@ def test_broken_ledger_chain_is_named_and_never_appended_to(
     finally:
         if daemon.poll() is None:
             kill_9(daemon)
-    output = log.read_text()
-    errors = [line for line in output.splitlines() if line.startswith("corrlog: error:")]
     figures.items = entries
     figures.lost = entries - scalar(home, "SELECT COUNT(*) FROM ledger")
     figures.report()
-    assert code == 1
-    assert "Traceback" not in output
-    assert len(errors) == 1 and position in errors[0]
+    _assert_refused(code, log, position)
     assert scalar(home, "SELECT COUNT(*) FROM ledger") == entries
     assert scalar(home, "SELECT MAX(seq) FROM ledger") == last
 
@@ -552,11 +557,7 @@ def test_ledger_damaged_while_the_daemon_runs_stops_its_next_pass(
     finally:
         if daemon.poll() is None:
             kill_9(daemon)
-    output = log.read_text()
-    errors = [line for line in output.splitlines() if line.startswith("corrlog: error:")]
-    assert code == 1
-    assert "Traceback" not in output
-    assert len(errors) == 1 and BROKEN["removed"] in errors[0]
+    _assert_refused(code, log, BROKEN["removed"])
     assert scalar(home, "SELECT COUNT(*) FROM ledger") == entries
 
 
