@@ -168,12 +168,19 @@ def test_scan_names_each_file_by_folder_key_and_path(tmp_path: Path) -> None:
     ] == found
 
 
-def test_maildir_seen_answers_only_for_the_keys_asked(passes: Passes) -> None:
-    """maildir_seen gives {key: 1 or 0} for the examined keys among those asked, in chunks."""
+def test_maildir_unexamined_answers_the_new_keys_among_those_asked(passes: Passes) -> None:
+    """maildir_unexamined gives the keys asked that were never examined (and, on a rescan,
+    those examined but not captured), in one query however many keys are asked."""
     passes.run()
     with passes.datadir.open() as session:
-        every = session.state.maildir_seen("m")
-        asked = [*sorted(every), *(f"unknown-{n}" for n in range(1200))]
-        assert every == session.state.maildir_seen("m", asked)
-        assert {1} == set(every.values())
-        assert all(type(v) is int for v in every.values())
+        state = session.state
+        every = state.maildir_seen("m")
+        unknown = [f"unknown-{n}" for n in range(40_000)]
+        assert set(unknown) == state.maildir_unexamined("m", [*sorted(every), *unknown])
+        assert set() == state.maildir_unexamined("m", sorted(every))
+        assert set(every) == state.maildir_unexamined("other", sorted(every))
+        skipped = sorted(every)[0]
+        state.set_maildir_file("m", skipped, "", captured=False)
+        assert set() == state.maildir_unexamined("m", sorted(every))
+        assert {skipped} == state.maildir_unexamined("m", sorted(every), recheck_skipped=True)
+        assert 0 == state.maildir_seen("m")[skipped]

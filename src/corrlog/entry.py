@@ -36,8 +36,15 @@ def main() -> int:
         return code
     if os.environ.get(DEBUG_ENV) and _search_args(argv) is not None:
         sys.stderr.write("corrlog: search answered by this process\n")
-    from corrlog.cli import main as cli_main
-
+    # Importing the CLI makes ~75,000 tracked objects and hardly a cycle among them: collecting while
+    # it runs is wasted (~15 ms), and freezing what it made spares every later collection of
+    # the run (a full one costs ~12 ms) from walking it again.
+    gc.disable()
+    try:
+        from corrlog.cli import main as cli_main
+    finally:
+        gc.freeze()
+        gc.enable()
     code = cli_main(argv)
     # The process ends next, its work committed, fsynced and flushed: frozen objects spare
     # the interpreter's teardown its collections over the whole run (~70 ms after a sync).

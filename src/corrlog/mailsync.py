@@ -20,7 +20,7 @@ from corrlog.parse.mail import parse_headers
 from corrlog.pipeline import IndexDoc, Pipeline
 from corrlog.rules.capture import CapturePolicy
 from corrlog.sources import maildir
-from corrlog.state import row_origin
+from corrlog.state import State, row_origin
 
 if TYPE_CHECKING:
     from corrlog.sources.imap import ImapConnection
@@ -175,9 +175,7 @@ def sync_maildir(
     rescan = bool(set(patterns) - set(state.source_patterns(source.name)))
     # Unchanged directories are skipped, except when new client addresses call for a rescan.
     listing = maildir.Listing({} if rescan else state.maildir_dirs(source.name), time.time_ns())
-    files = list(maildir.scan(source.path, listing))
-    seen = state.maildir_seen(source.name, [f.key for f in files])
-    todo = [f for f in files if f.key not in seen or (rescan and not seen[f.key])]
+    todo = _unexamined(state, source.name, list(maildir.listed(source.path, listing)), rescan)
     with pipeline.parallel(len(todo)):
         _read_and_commit(pipeline, source, todo, policy, report, stop, listing)
     pipeline.flush({})  # what this pass archived becomes searchable now
@@ -187,6 +185,24 @@ def sync_maildir(
         state.set_source_patterns(source.name, patterns)
         state.set_maildir_dirs(source.name, listing.seen)
     return report
+
+
+def _unexamined(
+    state: State, source: str, directories: list[maildir.Listed], rescan: bool
+) -> list[maildir.MaildirFile]:
+    """The files of the listed directories not examined yet (or, on a rescan, not captured).
+
+    A file object is made only for those: a changed directory lists every file it holds.
+    """
+    keyed = [(d, d.keys()) for d in directories]
+    every = [key for _, keys in keyed for key in keys]
+    fresh = state.maildir_unexamined(source, every, recheck_skipped=rescan)
+    return [
+        directory.file(name, key)
+        for directory, keys in keyed
+        for name, key in zip(directory.names, keys, strict=True)
+        if key in fresh
+    ]
 
 
 def _read_and_commit(

@@ -75,6 +75,31 @@ def scan(root: Path, listing: Listing | None = None) -> Iterator[MaildirFile]:
     With a `listing`, directories whose mtime is unchanged since they were last read are
     skipped (adding, removing or renaming a file changes its directory's mtime).
     """
+    for directory in listed(root, listing):
+        for name in directory.names:
+            yield directory.file(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A `cur` or `new` directory as listed: its folder (relative to the root) and file names."""
+
+    folder: str
+    directory: Path
+    names: list[str]
+
+    def keys(self) -> list[str]:
+        """The names' message keys, in order."""
+        return [message_key(name) for name in self.names]
+
+    def file(self, name: str, key: str | None = None) -> MaildirFile:
+        """One of its files (a scan makes these only for the files it reads: see mailsync)."""
+        return MaildirFile(self.folder, key or message_key(name), self.directory, name)
+
+
+def listed(root: Path, listing: Listing | None = None) -> Iterator[Listed]:
+    """Every `new` and `cur` directory below `root` with its message file names (dot-files
+    left out); as `scan`, skipping the unchanged directories of a `listing`."""
     log = get_logger(source="maildir", root=str(root))
     if not root.is_dir():
         log.info("maildir missing; nothing to read", path=str(root))
@@ -90,9 +115,8 @@ def scan(root: Path, listing: Listing | None = None) -> Iterator[MaildirFile]:
                     "cannot list maildir folder; skipped", path=str(directory), reason=exc.strerror
                 )
                 continue
-            for name in names:
-                if not name.startswith("."):
-                    yield MaildirFile(relative, message_key(name), directory, name)
+            if names:
+                yield Listed(relative, directory, [n for n in names if not n.startswith(".")])
 
 
 def _names(directory: Path, relative: str, listing: Listing | None) -> list[str]:
