@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -102,3 +103,31 @@ def test_snippet_stays_short_between_huge_words() -> None:
 def test_no_terms_no_snippet() -> None:
     """A highlighter without words finds nothing."""
     assert Highlighter([], MARKS).snippet("anything at all") is None
+
+
+FORMS = st.sampled_from(
+    ["invoice", "Invoices", "invoiced", "gas", "gasket", "GAS", "com", "enron.com", "x.invoice",
+     "contract", "contracting", "İnvoice", "ﬁnal", "final", "ß", "1.5", "a", "the"]
+)  # fmt: skip
+SEPARATORS = st.sampled_from([" ", ". ", "-", "\n", ".", "_", "*", "'", ", "])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(FORMS, SEPARATORS), max_size=40), st.lists(FORMS, min_size=1, max_size=3))
+def test_snippet_marks_exactly_the_tokens_whose_words_are_searched(
+    parts: list[tuple[str, str]], query: list[str]
+) -> None:
+    """Every token of the snippet is marked if and only if it analyses to a searched word
+    (the highlighter analyses only the tokens that start like one: it must miss none)."""
+    terms = set(words(" ".join(query)))
+    snippet = Highlighter(terms, MARKS).snippet("".join(w + s for w, s in parts))
+    if snippet is None:
+        return
+    plain = snippet.replace("[", "").replace("]", "")
+    expected, last = [], 0
+    for token in re.finditer(r"[\w*]+(?:\.?[\w*]+)*", plain):
+        analysed = words(token.group())
+        if len(analysed) == 1 and analysed[0] in terms:
+            expected += [plain[last : token.start()], "[", token.group(), "]"]
+            last = token.end()
+    assert "".join([*expected, plain[last:]]) == snippet

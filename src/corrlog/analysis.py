@@ -139,7 +139,7 @@ class Highlighter:
     def snippet(self, text: str) -> str | None:
         """A fragment around the first match with every match in it marked, or None."""
         first = self.first_match(text)
-        if first is None:
+        if first is None or self._candidates is None:
             return None
         start = max(0, first[0] - CONTEXT_CHARS)
         if start and _TOKEN_CHAR.match(text[start - 1]):  # inside a word: begin after it
@@ -151,10 +151,12 @@ class Highlighter:
             if partial and start + partial.start() >= first[1]:
                 fragment = fragment[: partial.start()]
         begin, finish = self._mark
+        candidate = self._candidates.match
         out, last = [], 0
         for token in _TOKEN.finditer(fragment):
-            if self._matches(token.group()):
-                out += [fragment[last : token.start()], begin, token.group(), finish]
+            word = token.group()
+            if candidate(word) and self._matches(word):  # analysing only the candidates
+                out += [fragment[last : token.start()], begin, word, finish]
                 last = token.end()
         out.append(fragment[last:])
         return " ".join("".join(out).split())

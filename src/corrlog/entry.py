@@ -33,7 +33,9 @@ def main() -> int:
     argv = sys.argv[1:]
     code = search_via_daemon(argv, os.environ)
     if code is not None:
-        return code
+        # The answer is written and flushed, and this process made nothing else to clean up:
+        # ending here spares the interpreter's teardown (~2 ms, a tenth of the whole search).
+        os._exit(code)
     if os.environ.get(DEBUG_ENV) and _search_args(argv) is not None:
         sys.stderr.write("corrlog: search answered by this process\n")
     # Importing the CLI makes ~75,000 tracked objects and hardly a cycle among them: collecting while
