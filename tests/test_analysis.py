@@ -76,6 +76,13 @@ def test_snippet_ignores_words_that_only_start_like_a_match() -> None:
     assert highlighter.snippet("gasket gasoline") is None
 
 
+def test_snippet_finds_a_word_whose_lower_case_is_longer() -> None:
+    """"İ" lower-cases to two characters: the word is still found and marked."""
+    highlighter = Highlighter(words("İnvoice"), MARKS)
+    assert "the [İnvoice] is due" == highlighter.snippet("the İnvoice is due")
+    assert "[İnvoice], [İnvoices]" == highlighter.snippet("İnvoice, İnvoices")
+
+
 def test_snippet_respects_dotted_tokens() -> None:
     """`enron.com` is one token: searching `com` does not mark its tail."""
     highlighter = Highlighter(words("com"), MARKS)

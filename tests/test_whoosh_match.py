@@ -1,16 +1,21 @@
-"""`matching`: the documents a query matches, as Whoosh's `docs_for_query` finds them."""
+"""`matching` and `scored`: the documents a query matches, as Whoosh's `docs_for_query`
+finds them, and their scores, as Whoosh's collectors compute them (the very floats)."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from whoosh import index as whoosh_index
 from whoosh import query
 
-from corrlog.index import open_index
+import corrlog.index_whoosh
+from corrlog.index import SearchRequest, open_index
+from corrlog.index_whoosh import _binary_unions
 from corrlog.model import Record
-from corrlog.whoosh_match import _leaf_ids, matching
+from corrlog.whoosh_match import _leaf_ids, matching, scored
 from test_index import mail
 
 
@@ -26,7 +31,7 @@ def _record(n: int, tag: str = "") -> Record:
 
 
 @pytest.fixture(scope="module")
-def searchers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, whoosh_index.Index]:
+def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One segment; several segments with deleted documents (replaced and removed ones)."""
     made = {}
     for name, commits in (("one", 1), ("many", 4)):
@@ -42,8 +47,14 @@ def searchers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, whoosh_inde
                     writer.add(_record(n, "revised"), replace=True)
                 for n in range(5, 400, 31):
                     writer.delete(f"r{n:03}")
-        made[name] = whoosh_index.open_dir(str(path))
+        made[name] = path
     return made
+
+
+@pytest.fixture(scope="module")
+def searchers(paths: dict[str, Path]) -> dict[str, whoosh_index.Index]:
+    """The indexes as plain Whoosh opens them."""
+    return {name: whoosh_index.open_dir(str(path)) for name, path in paths.items()}
 
 
 def _term(field: str, text: str) -> query.Term:
@@ -115,3 +126,98 @@ def test_terms_are_read_from_blocks(
     with searchers["one"].searcher() as searcher:
         (leaf, _offset), *_ = searcher.leaf_searchers()
         assert (_leaf_ids(leaf, QUERIES[name]) is not None) is from_blocks
+
+
+# scores ----------------------------------------------------------------------------------------
+
+RANKED = {
+    **QUERIES,
+    "same term, three fields": query.Or(
+        [_term("subject", "invoic"), _term("body", "text3"), _term("body", "word9")]
+    ),
+    "or of ands": query.Or(
+        [
+            query.And([_term("body", "text1"), _term("body", "word2")]),
+            query.And([_term("subject", "day"), _term("body", "text4")]),
+            _term("subject", "3"),
+        ]
+    ),
+    "a field without lengths": _term("id", "r017"),
+}
+NEEDS_WHOOSH = {"phrase (Whoosh's matchers)", "and with a phrase", "every", "empty or"}
+
+
+def _as_searched(q: query.Query) -> query.Query:
+    searched = copy.deepcopy(q)
+    _binary_unions(searched)
+    return searched
+
+
+@pytest.mark.parametrize("layout", ["one", "many"])
+@pytest.mark.parametrize("name", list(RANKED))
+def test_scores_are_whooshs(
+    searchers: dict[str, whoosh_index.Index], layout: str, name: str
+) -> None:
+    """Every query Whoosh scores term by term gets the same score for every document (the
+    same float: the sums in Whoosh's order); the others are left to Whoosh (None)."""
+    q = _as_searched(RANKED[name])
+    with searchers[layout].searcher() as searcher:
+        found = scored(searcher, q)
+        if name in NEEDS_WHOOSH:
+            assert found is None
+            return
+        expected = dict(
+            (hit.docnum, hit.score) for hit in searcher.search(q, limit=None, optimize=False)
+        )
+        assert expected == found
+        assert set(found) == matching(searcher, q)
+
+
+def test_sums_follow_whooshs_tree_not_the_query_order(
+    searchers: dict[str, whoosh_index.Index],
+) -> None:
+    """Floating-point sums depend on their order: Whoosh adds an OR's parts smallest first
+    (a weighted tree), and the query's own order gives other floats for some documents."""
+    q = _as_searched(RANKED["same term, three fields"])
+    with searchers["many"].searcher() as searcher:
+        found = scored(searcher, q)
+        parts = [scored(searcher, _as_searched(sub)) for sub in q.subqueries]
+    assert found is not None and all(part is not None for part in parts)
+    in_query_order = {
+        docnum: sum((part[docnum] for part in parts if part and docnum in part), 0.0)
+        for docnum in found
+    }
+    assert in_query_order.keys() == found.keys()
+    assert in_query_order != found
+
+
+REQUESTS = [
+    SearchRequest(text="invoice", limit=7),
+    SearchRequest(text="text1 word2", limit=5),
+    SearchRequest(text="subject:revised OR word7", limit=3),
+    SearchRequest(text="text0 date:[2026-03-05 to 2026-03-19]", limit=6),
+    SearchRequest(text="invoice", limit=1000),
+    SearchRequest(text="word0 text0", limit=4, sort="date"),
+    SearchRequest(text="nowhere", limit=5),
+]
+
+
+@pytest.mark.parametrize("request_", REQUESTS, ids=[r.text for r in REQUESTS])
+def test_search_ranks_as_whooshs_collector(
+    paths: dict[str, Path], request_: SearchRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the index: the same hits in the same order (ties: lower document first),
+    the same scores and totals as Whoosh's collector, date filters included."""
+    index = open_index(paths["many"], "whoosh")
+    fast = index.search(request_)
+    monkeypatch.setattr(corrlog.index_whoosh, "scored", lambda searcher, q: None)
+    slow = open_index(paths["many"], "whoosh").search(request_)
+    assert [(h.fields["id"], h.score) for h in slow.hits] == [
+        (h.fields["id"], h.score) for h in fast.hits
+    ]
+    assert (slow.total, [h.marked_snippet for h in slow.hits]) == (
+        fast.total,
+        [h.marked_snippet for h in fast.hits],
+    )
+    if request_.text != "nowhere":
+        assert fast.hits, "the request should find something"

@@ -113,6 +113,7 @@ class Highlighter:
     def __init__(self, terms: Collection[str], mark: tuple[str, str]) -> None:
         self._terms = frozenset(terms)
         prefixes = sorted({t[: max(1, len(t) - 1)] for t in self._terms}, key=len, reverse=True)
+        self._prefixes = tuple(prefixes)
         pattern = "|".join(re.escape(p) for p in prefixes)
         self._candidates = re.compile(rf"(?<![\w*])(?:{pattern})", re.I) if prefixes else None
         self._mark = mark
@@ -125,6 +126,8 @@ class Highlighter:
         """The (start, end) of the first token of `text` that is one of the terms."""
         if self._candidates is None:
             return None
+        if not text.isascii() and len(text.lower()) != len(text):
+            return self._first_of_all(text)  # "İ" lowers to two characters: see below
         position = 0
         while found := self._candidates.search(text, position):
             start = _token_start(text, found.start())
@@ -136,10 +139,18 @@ class Highlighter:
             position = max(token.end(), found.end())
         return None
 
+    def _first_of_all(self, text: str) -> tuple[int, int] | None:
+        """`first_match` analysing every token: a case-blind search for a prefix compares
+        character by character and misses a word whose lower case is longer ("İnvoice")."""
+        for token in _TOKEN.finditer(text):
+            if self._matches(token.group()):
+                return token.span()
+        return None
+
     def snippet(self, text: str) -> str | None:
         """A fragment around the first match with every match in it marked, or None."""
         first = self.first_match(text)
-        if first is None or self._candidates is None:
+        if first is None:
             return None
         start = max(0, first[0] - CONTEXT_CHARS)
         if start and _TOKEN_CHAR.match(text[start - 1]):  # inside a word: begin after it
@@ -151,11 +162,11 @@ class Highlighter:
             if partial and start + partial.start() >= first[1]:
                 fragment = fragment[: partial.start()]
         begin, finish = self._mark
-        candidate = self._candidates.match
+        prefixes = self._prefixes
         out, last = [], 0
         for token in _TOKEN.finditer(fragment):
             word = token.group()
-            if candidate(word) and self._matches(word):  # analysing only the candidates
+            if word.lower().startswith(prefixes) and self._matches(word):  # candidates only
                 out += [fragment[last : token.start()], begin, word, finish]
                 last = token.end()
         out.append(fragment[last:])

@@ -6,8 +6,9 @@ import bisect
 import heapq
 import shutil
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from corrlog.index import (
     utc_naive,
 )
 from corrlog.model import Record
-from corrlog.whoosh_match import matching
+from corrlog.whoosh_match import matching, scored
 from corrlog.whoosh_postings import PostingsCodec, TermPool, add_document
 from corrlog.whoosh_storage import MappedStorage, open_mapped
 
@@ -329,13 +330,36 @@ class DateColumn:
             high = side(self._values, window.end)
         return low, high
 
-    def docs(self, ranges: list[query.NumericRange]) -> list[int]:
-        """Document numbers dated within every range, oldest first."""
+    def within(self, ranges: list[query.NumericRange]) -> Dated:
+        """The documents dated within every range."""
         low, high = 0, len(self._values)
         for window in ranges:
             start, end = self._span(window)
             low, high = max(low, start), min(high, end)
-        return self._docnums[low:high] if low < high else []
+        return Dated(self, low, high)
+
+    def docs(self, ranges: list[query.NumericRange]) -> list[int]:
+        """Document numbers dated within every range, oldest first."""
+        return self.within(ranges).docs()
+
+
+@dataclass(frozen=True, slots=True)
+class Dated:
+    """The documents whose place in date order is in [low, high): a date filter."""
+
+    column: DateColumn
+    low: int
+    high: int
+
+    def docs(self) -> list[int]:
+        """Their numbers, oldest first."""
+        return self.column._docnums[self.low : self.high] if self.low < self.high else []
+
+    def keep(self, docnums: Iterable[int]) -> list[int]:
+        """Those of `docnums` dated here (cheaper than a set of every dated document when
+        `docnums` are the matches of a query and the range spans most of the index)."""
+        rank, low, high = self.column.rank, self.low, self.high
+        return [docnum for docnum in docnums if low <= rank[docnum] < high]
 
 
 def _binary_unions(q: query.Query) -> None:
@@ -365,21 +389,21 @@ def _run_search(
         if request.sort == "date":
             return _newest(searcher, request, combined, None, dates(), snippets)
         return _collect(searcher, request, combined, None, snippets)
-    dated = dates().docs(ranges)
+    dated = dates().within(ranges)
     if isinstance(combined, query.Every):  # nothing but dates: no need to ask Whoosh
-        return _dated_only(searcher, request, dated, snippets)
-    if not dated:  # Whoosh reads an empty filter as no filter at all
+        return _dated_only(searcher, request, dated.docs(), snippets)
+    if dated.low >= dated.high:  # Whoosh reads an empty filter as no filter at all
         return SearchResult(hits=[], total=0)
     if request.sort == "date":
-        return _newest(searcher, request, combined, set(dated), dates(), snippets)
-    return _collect(searcher, request, combined, set(dated), snippets)
+        return _newest(searcher, request, combined, dated, dates(), snippets)
+    return _collect(searcher, request, combined, dated, snippets)
 
 
 def _newest(
     searcher: Searcher,
     request: SearchRequest,
     combined: query.Query,
-    allowed: set[int] | None,
+    allowed: Dated | None,
     dates: DateColumn,
     snippets: Snippets,
 ) -> SearchResult:
@@ -388,9 +412,9 @@ def _newest(
     Whoosh would read the date column per match through Python and then run the query a
     second time to count; this is one set of the matches (`matching`) and a heap.
     """
-    found = matching(searcher, combined)
+    found: Collection[int] = matching(searcher, combined)
     if allowed is not None:
-        found &= allowed
+        found = allowed.keep(found)
     hits = []
     for docnum in dates.newest(found, request.limit):
         stored = dict(searcher.stored_fields(docnum))
@@ -402,13 +426,40 @@ def _collect(
     searcher: Searcher,
     request: SearchRequest,
     combined: query.Query,
-    allowed: set[int] | None,
+    allowed: Dated | None,
     snippets: Snippets,
 ) -> SearchResult:
+    """By relevance: every match scored (`scored`: Whoosh's scores, a block at a time) and
+    the best kept as Whoosh's collector keeps them: higher score first, then lower number."""
+    scores = scored(searcher, combined)
+    if scores is None:
+        return _collect_by_whoosh(searcher, request, combined, allowed, snippets)
+    if allowed is not None:
+        scores = {docnum: scores[docnum] for docnum in allowed.keep(scores)}
+    best = heapq.nsmallest(request.limit, scores.items(), key=_by_rank)
+    hits = []
+    for docnum, score in best:
+        stored = dict(searcher.stored_fields(docnum))
+        hits.append(Hit(fields=stored, score=score, marked_snippet=snippets(stored)))
+    return SearchResult(hits=hits, total=len(scores))
+
+
+def _by_rank(item: tuple[int, float]) -> tuple[float, int]:
+    return -item[1], item[0]
+
+
+def _collect_by_whoosh(
+    searcher: Searcher,
+    request: SearchRequest,
+    combined: query.Query,
+    allowed: Dated | None,
+    snippets: Snippets,
+) -> SearchResult:
+    """By relevance through Whoosh's collector (queries `scored` does not take)."""
     # Every match is scored once and counted: Whoosh's default skips blocks and swaps in
     # pruned matchers, which then needs a second run of the query to count the matches.
     top: Collector = TopCollector(limit=request.limit, usequality=False, replace=0)
-    collector = top if allowed is None else FilterCollector(top, allow=allowed)
+    collector = top if allowed is None else FilterCollector(top, allow=set(allowed.docs()))
     searcher.search_with_collector(combined, collector)
     results = collector.results()
     hits = []
