@@ -77,7 +77,7 @@ def test_snippet_ignores_words_that_only_start_like_a_match() -> None:
 
 
 def test_snippet_finds_a_word_whose_lower_case_is_longer() -> None:
-    """"İ" lower-cases to two characters: the word is still found and marked."""
+    """The word is still found and marked though "İ" lower-cases to two characters."""
     highlighter = Highlighter(words("İnvoice"), MARKS)
     assert "the [İnvoice] is due" == highlighter.snippet("the İnvoice is due")
     assert "[İnvoice], [İnvoices]" == highlighter.snippet("İnvoice, İnvoices")

@@ -124,7 +124,7 @@ class WhooshIndex:
             raise
         batch.flush()
         batch.close_searcher()
-        raw.commit()
+        raw.commit(mergetype=merge_small_segments)
         self._fix_lock_mode()
 
     def _fix_lock_mode(self) -> None:
@@ -220,6 +220,35 @@ class WhooshIndex:
             except Exception as exc:  # a damaged segment: OSError, EOFError, struct.error...
                 raise read_error(self.directory, exc) from None
         raise AssertionError("unreachable")
+
+
+SMALL_SEGMENT = 1_000  # documents: segments this small are merged together, when there are
+MERGE_AT = 8  # this many of them; bigger segments are never merged by a commit
+
+
+def merge_small_segments(writer: Any, segments: list[Any]) -> list[Any]:
+    """A commit's merge policy: the small segments into the one being written, once there
+    are MERGE_AT of them; segments whose every document is deleted are dropped.
+
+    Whoosh's default (MERGE_SMALL) merges every segment once there are about twenty: after
+    a large import (2,500 documents per commit), the second or third small sync would
+    rewrite the whole index (154 s for the 44,600 Enron messages). Here a commit merges at
+    most MERGE_AT x SMALL_SEGMENT documents, and each month of mail adds about one segment
+    the search reads (~1,000 messages).
+    """
+    from whoosh.reading import SegmentReader
+
+    live = [segment for segment in segments if segment.doc_count() > 0]
+    small = [segment for segment in live if segment.doc_count_all() < SMALL_SEGMENT]
+    if len(small) < MERGE_AT:
+        return live
+    for segment in small:
+        reader = SegmentReader(writer.storage, writer.schema, segment)
+        try:
+            writer.add_reader(reader)
+        finally:
+            reader.close()
+    return [segment for segment in live if segment.doc_count_all() >= SMALL_SEGMENT]
 
 
 class WhooshBatch:

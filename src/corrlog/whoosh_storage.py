@@ -21,6 +21,7 @@ from whoosh.filedb.structfile import BufferFile
 from whoosh.index import _DEF_INDEX_NAME, Index
 
 _LINE_CHUNK = 256
+_PEEK = 4096  # bytes a peek returns at most (a posting block header is ~50)
 
 
 def open_mapped(directory: str) -> Index:
@@ -108,6 +109,13 @@ class ViewCursor:
         end = total if size is None or size < 0 else min(start + size, total)
         self._pos = max(start, end)
         return bytes(self._buf[start:end])
+
+    def peek(self, size: int = 0) -> bytes:
+        """Bytes from the position without moving it (at most _PEEK of them). pickle.load
+        reads ahead with it, then reads only what it used: two calls per block header
+        instead of one per pickle opcode (~20)."""
+        start = self._pos
+        return bytes(self._buf[start : start + min(max(size, 1), _PEEK)])
 
     def readline(self, size: int | None = -1) -> bytes:
         """The bytes up to and including the next newline (or `size` bytes, or the end)."""
