@@ -6,6 +6,7 @@ import contextlib
 import gc
 import io
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -61,6 +62,34 @@ def test_cursor_reads_as_bytesio(ops: list[Op], start: int, length: int) -> None
                 continue
             assert _apply(actual, op) == _apply(expected, op)
             assert actual.tell() == expected.tell()
+
+
+def test_pickles_load_from_a_cursor_as_from_bytesio() -> None:
+    """pickle.load reads ahead with peek and then reads what it used: consecutive pickles,
+    small and far larger than a peek, load whole and leave the position where BytesIO's is."""
+    objects = [
+        (1, 2.5, None),
+        {"body": "x" * 100_000, "n": list(range(3000))},
+        b"\x00" * 5000,
+        "end",
+    ]
+    data = b"".join(pickle.dumps(value, protocol) for value in objects for protocol in (2, 5))
+    expected, actual = io.BytesIO(data), ViewCursor(memoryview(data))
+    for value in objects:
+        for _protocol in (2, 5):
+            assert value == pickle.load(actual) == pickle.load(expected)
+            assert expected.tell() == actual.tell()
+    assert b"" == actual.peek(10) == actual.read()
+
+
+def test_peek_does_not_move_the_position() -> None:
+    """peek gives the bytes at the position (at least one asked, at most a bounded number)."""
+    cursor = ViewCursor(memoryview(DATA))
+    cursor.seek(6)
+    assert DATA[6:7] == cursor.peek(0)
+    assert DATA[6:9] == cursor.peek(3)[:3]
+    assert 6 == cursor.tell()
+    assert len(cursor.peek(10**9)) <= 4096
 
 
 def test_view_file_parts_share_the_buffer() -> None:
