@@ -12,7 +12,9 @@ In one run, on one copy of the corpus extracted into a temporary directory:
    hit count of each (untimed);
 3. the `incr` set (100 messages) copied into the Maildir and each tool's
    update timed, count checked again; `--incr-runs` times, every store put back
-   between runs (median reported);
+   between runs (median reported); then the same for corrlog as `corrlog sync`
+   while `corrlog run` serves the store (the daemon started before the messages
+   arrive);
 4. `corrlog run` started on the ingested data dir: CPU and RSS over
    `--idle-seconds`, and the queries through the daemon when a search socket
    exists;
@@ -291,57 +293,129 @@ def same_ids(whoosh: Corrlog, tantivy: Corrlog) -> dict[str, bool]:
 
 def incremental(
     tools: list[Tool], incr: Path, maildir: Path, before: dict[str, Any], runs: int
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Path]]:
     """Each tool's update after the incr messages arrived, `runs` times, count checked.
 
     Between runs every store is put back as it was before the first (a copy taken then)
     and the new files and folders are removed again, so every run indexes the same 100
-    messages into the same full store. The median run is reported.
+    messages into the same full store. The median run is reported. Returns the figures
+    and corrlog's copies of its stores from before the update (for `via_daemon`; the
+    caller removes them).
     """
     snapshots = {}
-    if runs > 1:
-        for tool in tools:
+    for tool in tools:
+        if runs > 1 or isinstance(tool, Corrlog):
             snapshots[tool.name] = tool.store.with_name(tool.store.name + "-before-incr")
             shutil.copytree(tool.store, snapshots[tool.name], symlinks=True)
-        os.sync()  # the copies' writeback must not land in a timed run's flush
+    os.sync()  # the copies' writeback must not land in a timed run's flush
     timed: dict[str, list[dict[str, Any]]] = {tool.name: [] for tool in tools}
     for run in range(1, runs + 1):
         new_files, made = add_incr(incr, maildir)
         for tool in tools:
-            timed[tool.name].append(_incremental_run(tool, new_files, before, run))
+            entry = _incremental_run(tool, tool.incr_argv(new_files), len(new_files), before, run)
+            entry.pop("stderr")
+            timed[tool.name].append(entry)
         if run < runs:
             remove_incr(new_files, made)
             for tool in tools:
-                shutil.rmtree(tool.store)
-                shutil.copytree(snapshots[tool.name], tool.store, symlinks=True)
+                _restore(tool, snapshots[tool.name])
             os.sync()  # corrlog's syncfs(2) would otherwise wait for these copies too
-    for snapshot in snapshots.values():
-        shutil.rmtree(snapshot)
-    out = {}
-    for name, entries in timed.items():
-        median = sorted(entries, key=lambda e: e["wall_s"])[(len(entries) - 1) // 2]
-        out[name] = {
-            **median,
-            "wall_s": statistics.median(e["wall_s"] for e in entries),
-            "cpu_s": statistics.median(e["cpu_s"] for e in entries),
-            "maxrss_kb": max(e["maxrss_kb"] for e in entries),
-            "count_ok": all(e["count_ok"] for e in entries),
-            "runs": entries,
-        }
+    kept = {}
+    for name, snapshot in snapshots.items():
+        if any(isinstance(t, Corrlog) and t.name == name for t in tools):
+            kept[name] = snapshot
+        else:
+            shutil.rmtree(snapshot)
+    return {name: _median_run(entries) for name, entries in timed.items()}, kept
+
+
+def _restore(tool: Tool, snapshot: Path) -> None:
+    shutil.rmtree(tool.store)
+    shutil.copytree(snapshot, tool.store, symlinks=True)
+
+
+def _median_run(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    median = sorted(entries, key=lambda e: e["wall_s"])[(len(entries) - 1) // 2]
+    return {
+        **median,
+        "wall_s": statistics.median(e["wall_s"] for e in entries),
+        "cpu_s": statistics.median(e["cpu_s"] for e in entries),
+        "maxrss_kb": max(e["maxrss_kb"] for e in entries),
+        "count_ok": all(e["count_ok"] for e in entries),
+        "runs": entries,
+    }
+
+
+def via_daemon(
+    tools: list[Corrlog],
+    snapshots: dict[str, Path],
+    incr: Path,
+    maildir: Path,
+    before: dict[str, Any],
+    runs: int,
+    workdir: Path,
+    timeout: float,
+) -> dict[str, Any]:
+    """`corrlog sync` while `corrlog run` serves the store: the same update, through the daemon.
+
+    Each run: the store put back as it was before the update and the new messages taken
+    out of the Maildir; the daemon started and ready; the messages copied in; then the
+    timed `corrlog sync` (whole process), as a user asks for a sync while the daemon runs.
+    Afterwards the Maildir and every store hold the new messages again, as after
+    `incremental`.
+    """
+    added = [path for path in (maildir / rel for rel in _relative(incr)) if path.exists()]
+    remove_incr(added, [])
+    out: dict[str, Any] = {}
+    for tool in tools:
+        entries = []
+        for run in range(1, runs + 1):
+            _restore(tool, snapshots[tool.name])
+            os.sync()
+            running = Daemon(tool, workdir, timeout, label="-incr")
+            problem = running.start()
+            if problem is not None:
+                out[tool.name] = {"error": problem}
+                break
+            try:
+                new_files, made = add_incr(incr, maildir)
+                argv = tool.cli("sync")
+                entry = _incremental_run(tool, argv, len(new_files), before, run, " via daemon")
+                entry["answered_by"] = _answered_by(entry.pop("stderr", ""))
+                entries.append(entry)
+            finally:
+                running.stop()
+            remove_incr(new_files, made)
+        if entries and tool.name not in out:
+            out[tool.name] = _median_run(entries)
+    add_incr(incr, maildir)
     return out
 
 
+def _relative(incr: Path) -> list[Path]:
+    return [source.relative_to(incr) for source in message_files(incr)]
+
+
+def _answered_by(stderr: str) -> str:
+    """Which process did the sync, as the client says under CORRLOG_DEBUG_SEARCH_PATH."""
+    for line in stderr.splitlines():
+        if line.startswith("corrlog: ") and " answered by " in line:
+            return line.rsplit(" answered by ", 1)[1]
+    return "unknown"
+
+
 def _incremental_run(
-    tool: Tool, new_files: list[Path], before: dict[str, Any], run: int
+    tool: Tool, argv: list[str], added: int, before: dict[str, Any], run: int, label: str = ""
 ) -> dict[str, Any]:
     """One timed update of one tool, its count checked."""
-    m = measure.run(tool.incr_argv(new_files), env=tool.env(), capture=True)
-    m.check(f"{tool.name} incremental")
+    env = tool.env() | ({"CORRLOG_DEBUG_SEARCH_PATH": "1"} if label else {})
+    m = measure.run(argv, env=env, capture=True)
+    m.check(f"{tool.name} incremental{label}")
     skipped = tool.skipped(m)
-    expected = before[tool.name]["count"] + len(new_files) - skipped
+    expected = before[tool.name]["count"] + added - skipped
     count = tool.count()
     say(
-        f"  incremental run {run} {tool.name:16} {m.wall_s:7.2f} s  count {count}"
+        f"  incremental{label} run {run} {tool.name:16} {m.wall_s:7.2f} s  count {count}"
         f"{'' if count == expected else f' != {expected} !'}"
     )
     return {
@@ -352,6 +426,7 @@ def _incremental_run(
         "count_ok": count == expected,
         "expected": expected,
         "skipped": skipped,
+        "stderr": m.stderr,
     }
 
 
@@ -367,44 +442,82 @@ def find_sockets(data_dir: Path) -> list[str]:
     return found
 
 
+class Daemon:
+    """`corrlog run` on a tool's store, started and waited for (READY=1), then stopped."""
+
+    def __init__(self, tool: Corrlog, workdir: Path, timeout: float, label: str = "") -> None:
+        self.tool, self.timeout = tool, timeout
+        self.notify_path = workdir / f"notify-{tool.name}{label}.sock"
+        self.log_path = workdir / f"daemon-{tool.name}{label}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready_s = 0.0
+
+    def start(self) -> str | None:
+        """Start it and wait for READY=1; None when ready, else what went wrong (then stopped)."""
+        self.notify_path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(str(self.notify_path))
+        listener.settimeout(1.0)
+        tool = self.tool
+        env = tool.env() | {"NOTIFY_SOCKET": str(self.notify_path)}
+        argv = [str(tool.binary), "--config", str(tool.config), "--log-format", "json", "run"]
+        started = time.perf_counter()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        try:
+            while time.perf_counter() - started < self.timeout and self.proc.poll() is None:
+                try:
+                    message = listener.recv(4096).decode("utf-8", "replace")
+                except TimeoutError:
+                    continue
+                if "READY=1" in message.split("\n"):
+                    self.ready_s = time.perf_counter() - started
+                    return None
+        finally:
+            listener.close()
+            self.notify_path.unlink(missing_ok=True)
+        problem = (
+            f"exited with {self.proc.returncode} before READY"
+            if self.proc.poll() is not None
+            else f"no READY=1 within {self.timeout:.0f} s"
+        )
+        self.stop()
+        return problem
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after 60 s; the exit code."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+
 def daemon(
     tool: Corrlog, workdir: Path, idle_seconds: float, query_runs: int, timeout: float
 ) -> dict[str, Any]:
     """`corrlog run` on the ingested store: ready time, idle CPU and RSS, search via the daemon."""
-    notify_path = workdir / f"notify-{tool.name}.sock"
-    notify_path.unlink(missing_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(notify_path))
-    listener.settimeout(1.0)
-    log = (workdir / f"daemon-{tool.name}.log").open("wb")
-    env = tool.env() | {"NOTIFY_SOCKET": str(notify_path)}
-    argv = [str(tool.binary), "--config", str(tool.config), "--log-format", "json", "run"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    result: dict[str, Any] = {"pid": proc.pid}
+    running = Daemon(tool, workdir, timeout)
+    problem = running.start()
+    if problem is not None:
+        return {"error": problem, "exit_code": running.stop()}
+    assert running.proc is not None
+    pid = running.proc.pid
+    result: dict[str, Any] = {"pid": pid, "ready_s": running.ready_s}
     try:
-        ready = False
-        while time.perf_counter() - started < timeout and proc.poll() is None:
-            try:
-                message = listener.recv(4096).decode("utf-8", "replace")
-            except TimeoutError:
-                continue
-            if "READY=1" in message.split("\n"):
-                ready = True
-                break
-        if not ready:
-            result["error"] = (
-                f"exited with {proc.returncode} before READY"
-                if proc.poll() is not None
-                else f"no READY=1 within {timeout:.0f} s"
-            )
-            return result
-        result["ready_s"] = time.perf_counter() - started
-        result["rss_at_ready_kb"] = measure.proc_rss_kb(proc.pid)
-        say(f"  daemon {tool.name}: ready after {result['ready_s']:.1f} s; settling 5 s")
+        result["rss_at_ready_kb"] = measure.proc_rss_kb(pid)
+        say(f"  daemon {tool.name}: ready after {running.ready_s:.1f} s; settling 5 s")
         time.sleep(5)
         say(f"  daemon {tool.name}: sampling CPU and RSS for {idle_seconds:.0f} s")
-        sample = measure.sample_idle(proc.pid, idle_seconds)
+        sample = measure.sample_idle(pid, idle_seconds)
         result.update(
             idle_seconds=sample.seconds,
             idle_cpu_s=sample.cpu_s,
@@ -417,22 +530,12 @@ def daemon(
         if sockets:
             say(f"  daemon {tool.name}: socket(s) {sockets}; timing the queries through it")
             result["queries"] = time_queries([tool], query_runs, label=" via daemon")[tool.name]
-            result["rss_after_queries_kb"] = measure.proc_rss_kb(proc.pid)
+            result["rss_after_queries_kb"] = measure.proc_rss_kb(pid)
         else:
             result["queries"] = None
             result["search_via_daemon"] = "not implemented yet (no search socket)"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        result["exit_code"] = proc.returncode
-        listener.close()
-        notify_path.unlink(missing_ok=True)
-        log.close()
+        result["exit_code"] = running.stop()
     return result
 
 
@@ -540,6 +643,20 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{inc[name]['wall_s']:.2f} s = {r:.1f}x the faster peer",
                 r <= 1.0,
             )
+    via = res.get("incremental_daemon", {})
+    for name in ("corrlog", "corrlog-tantivy"):
+        if name in via and peers_inc:
+            d = via[name]
+            if "error" in d:
+                add(f"incremental 100 through the daemon ({name})", d["error"], False)
+                continue
+            r = d["wall_s"] / min(peers_inc)
+            add(
+                f"incremental 100 through the daemon ({name}) no slower than either peer",
+                f"{d['wall_s']:.2f} s = {r:.1f}x the faster peer",
+                r <= 1.0,
+                f"answered by {d.get('answered_by', 'unknown')}",
+            )
     for name, d in res["daemon"].items():
         if "idle_cpu_percent" in d:
             add(
@@ -633,6 +750,29 @@ def report(res: dict[str, Any]) -> str:
         table(["tool", "wall s", "runs, wall s", "cpu s", "peak RSS MB", "count"], rows),
         "",
     ]
+    via = res.get("incremental_daemon", {})
+    if via:
+        rows = [
+            [name, "-", r["error"], "", "", ""]
+            if "error" in r
+            else [
+                name,
+                f"{r['wall_s']:.2f}",
+                " / ".join(f"{run['wall_s']:.2f}" for run in r["runs"]),
+                f"{r['maxrss_kb'] / 1024:.0f}",
+                count_cell(r),
+                r.get("answered_by", "unknown"),
+            ]
+            for name, r in via.items()
+        ]
+        parts += [
+            "Incremental through the daemon: the same messages, `corrlog sync` while "
+            "`corrlog run` serves the store (whole client process)",
+            table(
+                ["tool", "wall s", "runs, wall s", "client RSS MB", "count", "answered by"], rows
+            ),
+            "",
+        ]
     q, hits = res["queries"], res["hits"]
     names = [name for name in TOOL_NAMES if name in q]
     rows = []
@@ -821,7 +961,17 @@ def main(argv: list[str] | None = None) -> int:
         res["queries"] = time_queries(tools, args.query_runs)
 
         say(f"bench: incremental ({incr_expected} messages), {args.incr_runs} run(s) per tool")
-        res["incremental"] = incremental(tools, incr, maildir, res["ingest"], args.incr_runs)
+        res["incremental"], snapshots = incremental(
+            tools, incr, maildir, res["ingest"], args.incr_runs
+        )
+        corrlogs = [t for t in tools if isinstance(t, Corrlog)]
+        say(f"bench: incremental through the daemon, {args.incr_runs} run(s) per corrlog engine")
+        res["incremental_daemon"] = via_daemon(
+            corrlogs, snapshots, incr, maildir, res["ingest"], args.incr_runs, tmp,
+            args.daemon_timeout,
+        )  # fmt: skip
+        for snapshot in snapshots.values():
+            shutil.rmtree(snapshot)
 
         res["daemon"] = {}
         for tool in tools:
