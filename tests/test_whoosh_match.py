@@ -77,6 +77,9 @@ QUERIES = {
     "and with a phrase": query.And(
         [_term("body", "text2"), query.Phrase("body", ["word0", "text0"])]
     ),
+    "ordered (an And that needs positions)": query.Ordered(
+        [_term("body", "text1"), _term("body", "word2")]
+    ),
     "every": query.Every(),
     "empty or": query.Or([]),
 }
@@ -144,7 +147,13 @@ RANKED = {
     ),
     "a field without lengths": _term("id", "r017"),
 }
-NEEDS_WHOOSH = {"phrase (Whoosh's matchers)", "and with a phrase", "every", "empty or"}
+NEEDS_WHOOSH = {
+    "phrase (Whoosh's matchers)",
+    "and with a phrase",
+    "ordered (an And that needs positions)",
+    "every",
+    "empty or",
+}
 
 
 def _as_searched(q: query.Query) -> query.Query:

@@ -48,9 +48,9 @@ def matching(searcher: Searcher, q: query.Query) -> set[int]:
 
 def _leaf_ids(leaf: Searcher, q: query.Query) -> set[int] | None:
     """The segment's matching document numbers; None when `q` needs Whoosh's matchers."""
-    if isinstance(q, query.Term):
+    if type(q) is query.Term:
         return _term_ids(leaf, q)
-    if isinstance(q, query.Or | query.And) and q.subqueries:
+    if type(q) in (query.Or, query.And) and q.subqueries:  # not subclasses (Ordered...)
         parts = []
         for sub in q.subqueries:
             ids = _leaf_ids(leaf, sub)
@@ -136,9 +136,9 @@ def _leaf_scores(
     leaf: Searcher, q: query.Query, scorers: dict[tuple[str, bytes], Any]
 ) -> Scores | None:
     """One segment's scores, combined as `CompoundQuery.matcher` builds its matcher tree."""
-    if isinstance(q, query.Term):
+    if type(q) is query.Term:
         return _term_scores(leaf, q, scorers)
-    if not isinstance(q, query.Or | query.And) or not q.subqueries or q.boost != 1.0:
+    if type(q) not in (query.Or, query.And) or not q.subqueries or q.boost != 1.0:
         return None
     if isinstance(q, query.Or) and (
         q.matcher_type != query.Or.DEFAULT_MATCHER or q.scale or q.minmatch
