@@ -50,7 +50,7 @@ def _leaf_ids(leaf: Searcher, q: query.Query) -> set[int] | None:
     """The segment's matching document numbers; None when `q` needs Whoosh's matchers."""
     if type(q) is query.Term:
         return _term_ids(leaf, q)
-    if type(q) in (query.Or, query.And) and q.subqueries:  # not subclasses (Ordered...)
+    if type(q) in (query.Or, query.And) and q.subqueries:  # a subclass may match otherwise
         parts = []
         for sub in q.subqueries:
             ids = _leaf_ids(leaf, sub)
