@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 
+from corrlog.errors import error_line
 from corrlog.logging import get_logger
 from corrlog.searchproto import MAX_REQUEST, PROTOCOL, dumps, loads
 
@@ -59,7 +60,7 @@ Answer = Callable[[list[str], Caller], Reply]
 
 def error(message: str, code: int) -> Reply:
     """A one-line error reply, formatted like the CLI's."""
-    return Reply(stderr=f"corrlog: error: {message}\n", exit=code)
+    return Reply(stderr=error_line(message) + "\n", exit=code)
 
 
 def parse_request(data: bytes) -> tuple[list[str], Caller] | Reply:
