@@ -706,6 +706,7 @@ def run(app: App) -> None:
         finish_pass,
         os.environ,
         answer_search=answer_search,
+        config_path=app.config_path,
     )
     sys.exit(daemon.run())
 
