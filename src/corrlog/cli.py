@@ -225,6 +225,9 @@ def sync(app: App, only: str | None) -> None:
     accounts. An account that fails (wrong password, unreachable) is reported
     in one line and the others are still synced; the exit code is then 3.
 
+    While the daemon (corrlog run) is running, its writer does the sync and
+    this command prints what it would have printed.
+
     \b
     Examples:
       corrlog sync
