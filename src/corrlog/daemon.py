@@ -1,5 +1,4 @@
-"""`corrlog run`: one writer thread fed by watchers (notes, IMAP IDLE, timers) and `corrlog sync`
-requests; signals; sd_notify; searches."""
+"""`corrlog run`: one writer thread fed by watchers (notes, IMAP IDLE, timers) and syncs; signals; sd_notify; searches."""
 
 from __future__ import annotations
 
