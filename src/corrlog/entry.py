@@ -107,7 +107,7 @@ def _sendable(argv: list[str]) -> tuple[str, str | None, list[str]] | None:
         elif option.startswith("--config="):
             config = option.removeprefix("--config=")
         elif option in ("-q", "--quiet"):
-            continue  # less log output: a search through the daemon logs nothing here anyway
+            continue  # less log output: through the daemon nothing is logged here anyway
         else:
             return None  # -v, --log-format, --help, --version: the CLI handles those
     if not rest or rest[0] not in _COMMANDS or _HELP.intersection(rest[1:]):
