@@ -1,4 +1,4 @@
-"""The lean search client finds the same config and data dir as the CLI, and speaks the protocol."""
+"""The lean client finds the same config and data dir as the CLI, and speaks the protocol."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from corrlog.config import load_settings, resolve_config_path
-from corrlog.entry import _search_args, lean_config_path, lean_data_dir, terminal_width
-from corrlog.searchd import Caller, Reply, parse_request
-from corrlog.searchproto import PROTOCOL, dumps, loads
+from corrlog.entry import _sendable, lean_config_path, lean_data_dir, settings_facts, terminal_width
+from corrlog.searchd import Caller, Reply, SearchCall, SyncCall, parse_request
+from corrlog.searchproto import PROTOCOL, dumps, loads, settings_environ
 
 
 @pytest.fixture
@@ -112,14 +112,14 @@ def test_terminal_width_is_shutils(monkeypatch: pytest.MonkeyPatch, columns: str
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["search", "okapi"], (None, ["okapi"])),
-        (["--config", "/c.toml", "search", "-f", "x"], ("/c.toml", ["-f", "x"])),
-        (["--config=/c.toml", "search"], ("/c.toml", [])),
+        (["search", "okapi"], ("search", None, ["okapi"])),
+        (["--config", "/c.toml", "search", "-f", "x"], ("search", "/c.toml", ["-f", "x"])),
+        (["--config=/c.toml", "search"], ("search", "/c.toml", [])),
         (["search", "okapi", "--help"], None),
         (["search", "-h"], None),
         (["-v", "search", "okapi"], None),
-        (["-q", "--config", "/c.toml", "search", "x"], ("/c.toml", ["x"])),
-        (["--quiet", "search", "x"], (None, ["x"])),
+        (["-q", "--config", "/c.toml", "search", "x"], ("search", "/c.toml", ["x"])),
+        (["--quiet", "search", "x"], ("search", None, ["x"])),
         (["--log-format", "json", "search", "okapi"], None),
         (["--config"], None),
         (["show", "abc"], None),
@@ -127,10 +127,67 @@ def test_terminal_width_is_shutils(monkeypatch: pytest.MonkeyPatch, columns: str
     ],
 )
 def test_only_plain_searches_are_sent(
-    argv: list[str], expected: tuple[str | None, list[str]] | None
+    argv: list[str], expected: tuple[str, str | None, list[str]] | None
 ) -> None:
     """Global options other than --config and -q, help, and other commands go to the full CLI."""
-    assert _search_args(argv) == expected
+    assert _sendable(argv) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["sync"], ("sync", None, [])),
+        (["-q", "--config=/c.toml", "sync"], ("sync", "/c.toml", [])),
+        (["sync", "--source", "work"], ("sync", None, ["--source", "work"])),
+        (["sync", "--source=work"], ("sync", None, ["--source", "work"])),
+        (["sync", "--source"], None),
+        (["sync", "--source="], None),
+        (["sync", "--source", ""], None),
+        (["sync", "--source", "-x"], None),
+        (["sync", "--source", "a", "--source", "b"], None),
+        (["sync", "--help"], None),
+        (["sync", "-h"], None),
+        (["sync", "extra"], None),
+        (["sync", "--no-such-option"], None),
+        (["-v", "sync"], None),
+        (["--log-format", "json", "sync"], None),
+    ],
+)
+def test_only_plain_syncs_are_sent(
+    argv: list[str], expected: tuple[str, str | None, list[str]] | None
+) -> None:
+    """`sync` and `sync --source NAME` are sent (in one spelling); anything else is the CLI's."""
+    assert _sendable(argv) == expected
+
+
+def test_settings_facts_name_the_clis_config_and_the_variables_settings_read(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config path as the CLI resolves it, made absolute; CORRLOG_* in any case, HOME and
+    XDG_DATA_HOME; not the config variable, the debug switch, empty values or anything else."""
+    monkeypatch.chdir(env)
+    environ = {
+        "HOME": str(env),
+        "XDG_DATA_HOME": "/xdg-data",
+        "XDG_CONFIG_HOME": "/xdg-config",
+        "CORRLOG_ME": "me@example.org",
+        "corrlog_data_dir": "/lc",
+        "CORRLOG_CAPTURE": "",
+        "CORRLOG_CONFIG": "/elsewhere.toml",
+        "CORRLOG_DEBUG_SEARCH_PATH": "1",
+        "PATH": "/bin",
+    }
+    facts = settings_facts("relative.toml", environ)
+    assert facts == {
+        "config": str(resolve_config_path("relative.toml", environ).absolute()),
+        "environ": {
+            "HOME": str(env),
+            "XDG_DATA_HOME": "/xdg-data",
+            "CORRLOG_ME": "me@example.org",
+            "corrlog_data_dir": "/lc",
+        },
+    }
+    assert settings_environ(environ) == facts["environ"]
 
 
 @given(
@@ -155,28 +212,50 @@ def test_loads_refuses_anything_but_one_json_value(data: bytes) -> None:
 
 
 FACTS = {"isatty": True, "width": 120, "no_color": False, "utc_offset": 3600}
+SEARCH = {"protocol": PROTOCOL, "command": "search"}
+SYNC = {"protocol": PROTOCOL, "command": "sync", "config": "/c.toml", "environ": {"HOME": "/h"}}
+MALFORMED_SEARCH = Reply(stderr="corrlog: error: the search request is malformed\n", exit=2)
+MALFORMED_SYNC = Reply(stderr="corrlog: error: the sync request is malformed\n", exit=2)
 
 
 @pytest.mark.parametrize(
     ("request_", "expected"),
     [
-        ({"protocol": PROTOCOL, "argv": ["a"], **FACTS}, (["a"], Caller(True, 120, 3600))),
+        (SEARCH | {"argv": ["a"], **FACTS}, SearchCall(["a"], Caller(True, 120, 3600))),
         (
-            {"protocol": PROTOCOL, "argv": [], **FACTS, "no_color": True, "width": 10**9},
-            ([], Caller(False, 10_000, 3600)),
+            SEARCH | {"argv": [], **FACTS, "no_color": True, "width": 10**9},
+            SearchCall([], Caller(False, 10_000, 3600)),
         ),
         ({"protocol": PROTOCOL + 1, "argv": ["a"], **FACTS}, Reply(fallback=True)),
+        ({"protocol": PROTOCOL - 1, "argv": ["a"], **FACTS}, Reply(fallback=True)),
         ([1, 2], Reply(fallback=True)),
+        (SEARCH | {"argv": [1], **FACTS}, MALFORMED_SEARCH),
+        (SEARCH | {"argv": ["a"], **FACTS, "utc_offset": 10**6}, MALFORMED_SEARCH),
         (
-            {"protocol": PROTOCOL, "argv": [1], **FACTS},
-            Reply(stderr="corrlog: error: the search request is malformed\n", exit=2),
+            {"protocol": PROTOCOL, "command": "reindex", "argv": []},
+            Reply(
+                stderr="corrlog: error: the request names no command the daemon answers\n", exit=2
+            ),
         ),
         (
-            {"protocol": PROTOCOL, "argv": ["a"], **FACTS, "utc_offset": 10**6},
-            Reply(stderr="corrlog: error: the search request is malformed\n", exit=2),
+            {"protocol": PROTOCOL, "argv": ["a"], **FACTS},
+            Reply(
+                stderr="corrlog: error: the request names no command the daemon answers\n", exit=2
+            ),
         ),
+        (SYNC | {"argv": []}, SyncCall(None, "/c.toml", {"HOME": "/h"})),
+        (SYNC | {"argv": ["--source", "work"]}, SyncCall("work", "/c.toml", {"HOME": "/h"})),
+        (SYNC | {"argv": ["--source=work"]}, MALFORMED_SYNC),
+        (SYNC | {"argv": ["--source", ""]}, MALFORMED_SYNC),
+        (SYNC | {"argv": ["--source"]}, MALFORMED_SYNC),
+        (SYNC | {"argv": ["extra"]}, MALFORMED_SYNC),
+        (SYNC | {"argv": None}, MALFORMED_SYNC),
+        (SYNC | {"argv": [], "config": "relative.toml"}, MALFORMED_SYNC),
+        (SYNC | {"argv": [], "config": None}, MALFORMED_SYNC),
+        (SYNC | {"argv": [], "environ": ["HOME"]}, MALFORMED_SYNC),
+        (SYNC | {"argv": [], "environ": {"HOME": 1}}, MALFORMED_SYNC),
     ],
 )
 def test_requests_are_checked(request_: object, expected: object) -> None:
-    """Well-formed requests give argv and caller facts; others a reply saying why."""
+    """Well-formed requests give the command's call; others a reply saying why."""
     assert parse_request(dumps(request_)) == expected

@@ -178,7 +178,7 @@ def _raw(path: Path, payload: bytes) -> dict:
 
 def _request(argv: list[str]) -> bytes:
     facts = {"isatty": False, "width": 80, "no_color": False, "utc_offset": 0}
-    return dumps({"protocol": PROTOCOL, "argv": argv, **facts})
+    return dumps({"protocol": PROTOCOL, "command": "search", "argv": argv, **facts})
 
 
 def test_an_oversized_request_gets_a_clear_error_and_the_server_keeps_serving(
@@ -300,9 +300,9 @@ def test_the_lean_client_imports_nothing_heavy(served: tuple[CorrlogHome, dict])
     home, _ = served
     code = (
         "import os, sys\n"
-        "from corrlog.entry import search_via_daemon\n"
+        "from corrlog.entry import via_daemon\n"
         "argv = ['--config', sys.argv[1], 'search', 'okapi', '--format', 'ids']\n"
-        "code = search_via_daemon(argv, os.environ)\n"
+        "code = via_daemon(argv, os.environ)\n"
         "heavy = ('click', 'pydantic', 'pydantic_settings', 'structlog', 'whoosh', 're', 'json')\n"
         "print(code, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
     )

@@ -22,11 +22,18 @@ from corrlog import __version__
 from corrlog import logging as corrlog_logging
 from corrlog.config import Settings, default_data_dir, load_settings, resolve_config_path
 from corrlog.datadir import DataDir, Session
-from corrlog.errors import ConfigError, CorrlogError, SourceError, UsageError
+from corrlog.errors import (
+    ConfigError,
+    CorrlogError,
+    SourceError,
+    UsageError,
+    describe,
+    error_line,
+)
 from corrlog.index import Index, SearchRequest, SearchResult, search
 from corrlog.ledger import check_before_append
 from corrlog.output import clean, render_ids, render_json, render_table
-from corrlog.searchd import Caller, Reply
+from corrlog.searchd import Caller, Reply, error
 
 if TYPE_CHECKING:
     from corrlog.pipeline import Pipeline
@@ -218,6 +225,9 @@ def sync(app: App, only: str | None) -> None:
     accounts. An account that fails (wrong password, unreachable) is reported
     in one line and the others are still synced; the exit code is then 3.
 
+    While the daemon (corrlog run) is running, its writer does the sync and
+    this command prints what it would have printed.
+
     \b
     Examples:
       corrlog sync
@@ -227,9 +237,7 @@ def sync(app: App, only: str | None) -> None:
     from corrlog.sync import relink_threads, sync_notes
 
     settings = app.settings
-    names = {"notes", *(m.name for m in settings.maildir_sources), *(a.name for a in settings.imap)}
-    if only and only not in names:
-        raise UsageError(f"no source named {only!r}; configured: {', '.join(sorted(names))}")
+    settings.check_source(only)
     failed = 0
     datadir = app.datadir
     with datadir.write_lock(), datadir.open(create=True) as session:
@@ -238,11 +246,7 @@ def sync(app: App, only: str | None) -> None:
         pipeline = make_pipeline(settings, session)
         pipeline.flush({})  # records left pending by an earlier failed commit
         if only in (None, "notes"):
-            report = sync_notes(pipeline, settings.notes_paths)
-            click.echo(
-                f"notes: {report.archived} archived, {report.unchanged} unchanged, "
-                f"{report.skipped} skipped, {report.deleted} deleted"
-            )
+            click.echo(sync_notes(pipeline, settings.notes_paths).summary())
         for source in settings.maildir_sources:
             if only in (None, source.name):
                 click.echo(sync_maildir(pipeline, source).summary())
@@ -253,7 +257,7 @@ def sync(app: App, only: str | None) -> None:
                 click.echo(sync_imap(pipeline, account).summary())
             except SourceError as exc:
                 failed += 1
-                click.echo(f"corrlog: error: {exc}", err=True)
+                click.echo(error_line(str(exc)), err=True)
         relink_threads(pipeline)
         finish_pass(settings, pipeline, datetime.now(UTC))
     if failed:
@@ -366,7 +370,7 @@ def answer_search(idx: Index, argv: list[str], caller: Caller) -> Reply:
             result = search(idx, request)
             return Reply(stdout=render_search(result, ctx.params["fmt"], caller))
     except CorrlogError as exc:
-        return Reply(stderr=f"corrlog: error: {exc}\n", exit=exc.exit_code)
+        return error(*describe(exc))
     except click.ClickException as exc:
         shown = io.StringIO()
         exc.show(file=shown)
@@ -705,6 +709,7 @@ def run(app: App) -> None:
         finish_pass,
         os.environ,
         answer_search=answer_search,
+        config_path=app.config_path,
     )
     sys.exit(daemon.run())
 
@@ -788,9 +793,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning corrlog's errors into one line and an exit code."""
     try:
         cli.main(args=argv, prog_name="corrlog", standalone_mode=False)
-    except CorrlogError as exc:
-        click.echo(f"corrlog: error: {exc}", err=True)
-        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -803,13 +805,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
-    except sqlite3.Error as exc:
-        click.echo(f"corrlog: error: the database failed: {exc}; run 'corrlog doctor'", err=True)
-        return 1
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        click.echo(f"corrlog: error: {exc.strerror or exc}{where}", err=True)
-        return 1
+    except (CorrlogError, sqlite3.Error, OSError) as exc:
+        message, code = describe(exc)
+        click.echo(error_line(message), err=True)
+        return code
     return 0
 
 

@@ -30,7 +30,7 @@ from pydantic_settings import (
 )
 
 from corrlog.durations import parse_duration
-from corrlog.errors import ConfigError
+from corrlog.errors import ConfigError, UsageError
 
 CONFIG_ENV = "CORRLOG_CONFIG"
 
@@ -337,6 +337,12 @@ class Settings(BaseSettings):
     def my_addresses(self) -> frozenset[str]:
         """The freelancer's own addresses, lower-cased."""
         return frozenset(a.strip().lower() for a in self.me if a.strip())
+
+    def check_source(self, name: str | None) -> None:
+        """Refuse a `--source` that names no configured source (UsageError listing them)."""
+        names = {"notes", *(m.name for m in self.maildir_sources), *(a.name for a in self.imap)}
+        if name and name not in names:
+            raise UsageError(f"no source named {name!r}; configured: {', '.join(sorted(names))}")
 
 
 def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path:

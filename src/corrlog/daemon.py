@@ -1,4 +1,4 @@
-"""`corrlog run`: one writer thread fed by watchers (notes, IMAP IDLE, timers); signals; sd_notify; searches."""
+"""`corrlog run`: one writer thread fed by watchers (notes, IMAP IDLE, timers) and syncs; signals; sd_notify; searches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from corrlog.backoff import Backoff
 from corrlog.config import Settings
 from corrlog.datadir import DataDir, Session
-from corrlog.errors import CorrlogError, IntegrityError, SourceError
+from corrlog.errors import CorrlogError, IntegrityError, SourceError, UsageError, describe
 from corrlog.idle import IdleWatcher
 from corrlog.index import SearchIndex, open_index
 from corrlog.ledger import check_before_append
@@ -27,8 +27,8 @@ from corrlog.logging import get_logger
 from corrlog.mailsync import sync_imap, sync_maildir
 from corrlog.pipeline import Pipeline
 from corrlog.sdnotify import SystemdNotifier
-from corrlog.searchd import Caller, Reply, SearchServer
-from corrlog.searchproto import SOCKET_NAME
+from corrlog.searchd import Caller, Reply, SearchServer, SyncCall, error, said
+from corrlog.searchproto import SOCKET_NAME, settings_environ
 from corrlog.sync import relink_threads, sync_notes
 from corrlog.watch import NotesWatcher
 
@@ -46,6 +46,40 @@ STOP = Task("stop")
 RELOAD = Task("reload")
 FLAGS = Task("flags")
 NOTES = Task("notes")
+
+
+def sync_tasks(settings: Settings, only: str | None) -> tuple[Task, ...]:
+    """The tasks `corrlog sync [--source ONLY]` runs, in its order: notes, Maildir, IMAP."""
+    every = [
+        NOTES,
+        *(Task("maildir", m.name) for m in settings.maildir_sources),
+        *(Task("imap", a.name) for a in settings.imap),
+    ]
+    return tuple(dict.fromkeys(t for t in every if only is None or (t.source or t.kind) == only))
+
+
+class SyncRequest:
+    """A `corrlog sync` waiting on the socket: its tasks and, once its pass has ended, its reply."""
+
+    def __init__(self, tasks: tuple[Task, ...], settings: Settings) -> None:
+        self.tasks = tasks
+        self.settings = settings  # the settings its tasks were chosen from
+        self._reply: Reply | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    def finish(self, reply: Reply) -> None:
+        """Answer the client (the first answer counts)."""
+        with self._lock:
+            if self._reply is None:
+                self._reply = reply
+                self._done.set()
+
+    def wait(self) -> Reply:
+        """Block until answered; the reply."""
+        self._done.wait()
+        assert self._reply is not None
+        return self._reply
 
 
 @dataclass
@@ -98,13 +132,16 @@ class Daemon:
         finish_pass: Callable[[Settings, Pipeline, datetime], None],
         environ: Mapping[str, str],
         answer_search: Callable[[SearchIndex, list[str], Caller], Reply] | None = None,
+        config_path: Path | None = None,
     ) -> None:
         self._load_settings = load_settings
+        self._config_path = config_path.absolute() if config_path else None  # None: no syncs
+        self._settings_environ = settings_environ(environ)
         self._answer_search = answer_search
         self._make_pipeline = make_pipeline
         self._finish_pass = finish_pass
         self.settings = load_settings()
-        self.queue: queue.SimpleQueue[Task] = queue.SimpleQueue()  # put() is signal-safe
+        self.queue: queue.SimpleQueue[Task | SyncRequest] = queue.SimpleQueue()  # signal-safe put()
         self.stopping = threading.Event()
         self.systemd = SystemdNotifier.from_environ(environ)
         self.status = Status(os.getpid(), datetime.now(UTC).isoformat())
@@ -116,6 +153,9 @@ class Daemon:
         self._ready = False
         self._last_beat = time.monotonic()
         self._retry = Backoff(initial=2.0, maximum=300.0)
+        self._requests_lock = threading.Lock()
+        self._waiting: set[SyncRequest] = set()  # queued or in a pass, not yet answered
+        self._closed = False  # no more sync requests are taken
 
     # lifecycle --------------------------------------------------------------------------
 
@@ -131,6 +171,7 @@ class Daemon:
         try:
             self._serve(datadir, pulse)
         finally:
+            self._close_requests()
             if searchd is not None:
                 searchd.stop()
         return 0
@@ -158,7 +199,9 @@ class Daemon:
             return None
         index, answer = open_index(datadir.index_dir, datadir.engine), self._answer_search
         server = SearchServer(
-            datadir.root / SOCKET_NAME, lambda argv, caller: answer(index, argv, caller)
+            datadir.root / SOCKET_NAME,
+            lambda argv, caller: answer(index, argv, caller),
+            self.answer_sync,
         )
         return server if server.start() else None
 
@@ -198,16 +241,33 @@ class Daemon:
             except queue.Empty:
                 self._ping()
                 continue
-            tasks = {first, *self._drain()}
+            items = [first, *self._drain()]
+            tasks = {item for item in items if isinstance(item, Task)}
+            requests = [item for item in items if isinstance(item, SyncRequest)]
             self._ping()
             if STOP in tasks:
                 return
             if RELOAD in tasks:
                 self._reload()
                 tasks = {t for t in tasks if t != RELOAD} | {NOTES, *self._all_sources()}
-            self._run_tasks(datadir, sorted(tasks, key=_order))
+            if not requests:
+                self._run_tasks(datadir, sorted(tasks, key=_order))
+            for request in requests:  # a pass each, as `corrlog sync` runs in turn would have
+                if self.stopping.is_set():
+                    break  # the requests left are told to sync themselves as the daemon stops
+                self._run_tasks(datadir, self._in_cli_order({*tasks, *request.tasks}), request)
+                tasks = set()
 
-    def _drain(self) -> list[Task]:
+    def _in_cli_order(self, tasks: Iterable[Task]) -> list[Task]:
+        """Sources in `corrlog sync`'s order (the config's), so a request's counts are the CLI's."""
+        place = {task: n for n, task in enumerate(sync_tasks(self.settings, None))}
+
+        def key(task: Task) -> tuple[int, tuple[int, str]]:
+            return place.get(Task(task.kind, task.source), len(place)), _order(task)
+
+        return sorted(tasks, key=key)
+
+    def _drain(self) -> list[Task | SyncRequest]:
         drained = []
         while True:
             try:
@@ -246,18 +306,24 @@ class Daemon:
     # work ---------------------------------------------------------------------------------
 
     def _all_sources(self) -> list[Task]:
-        tasks = [Task("maildir", m.name) for m in self.settings.maildir_sources]
-        tasks += [Task("imap", a.name) for a in self.settings.imap]
-        return tasks
+        return [task for task in sync_tasks(self.settings, None) if task != NOTES]
 
     def _sync_all(self, datadir: DataDir) -> None:
         self._run_tasks(datadir, [NOTES, *self._all_sources()])
 
-    def _run_tasks(self, datadir: DataDir, tasks: list[Task]) -> None:
+    def _run_tasks(
+        self, datadir: DataDir, tasks: list[Task], request: SyncRequest | None = None
+    ) -> None:
+        """One pass; then the sync request it was run for, if any, is answered."""
         tasks = [t for t in tasks if not (t.inbox_only and Task("imap", t.source) in tasks)]
+        said: dict[Task, Reply] = {}
+        failure: Reply | None = None  # the CLI's error line; not the exception, which would keep
+        # the failed pass's frames (and the index writer's lock in them) alive until collected
         try:
             with datadir.write_lock(), datadir.open(create=True) as session:
                 self._check_chain(session)
+                if request is not None:
+                    session.archive.clean_tmp()  # as `corrlog sync` does
                 pipeline = self._make_pipeline(self.settings, session)
                 pipeline.heartbeat = self._beat
                 pipeline.flush({})  # records left pending by an earlier failed commit
@@ -265,22 +331,29 @@ class Daemon:
                     if self.stopping.is_set():
                         break
                     try:
-                        self._run_one(pipeline, task)
+                        output = self._run_one(pipeline, task)
                     except (CorrlogError, OSError, sqlite3.Error):
                         raise  # the whole pass is retried with backoff
                     except Exception:  # a bug must not kill the service: log it, keep serving
                         self.log.exception("task failed; retried on the next event", task=task.kind)
+                    else:
+                        if output is not None:
+                            said[task] = output
                 relink_threads(pipeline)
                 self._finish_pass(self.settings, pipeline, datetime.now(UTC))
-        except IntegrityError:
+        except IntegrityError as exc:
+            self._answer(request, said, error(*describe(exc)))
             raise
         except CorrlogError as exc:
             self._retry_later(tasks, str(exc))
+            failure = error(*describe(exc))
         except (sqlite3.Error, OSError) as exc:  # disk full, I/O errors: nothing committed half
             self._retry_later(tasks, f"{exc.__class__.__name__}: {exc}")
+            failure = error(*describe(exc))
         else:
             self._retry.reset()
         self._write_status(datadir)
+        self._answer(request, said, failure)
 
     def _retry_later(self, tasks: list[Task], reason: str) -> None:
         """Run a failed pass again after a backoff delay (or sooner, on the next event)."""
@@ -301,36 +374,42 @@ class Daemon:
         every entry re-hashed daily), so damage done while the daemon runs is found too."""
         check_before_append(session.ledger, datetime.now(UTC))
 
-    def _run_one(self, pipeline: Pipeline, task: Task) -> None:
-        settings = self.settings
+    def _run_one(self, pipeline: Pipeline, task: Task) -> Reply | None:
+        """Run one task; what `corrlog sync` prints for it (None where it prints nothing)."""
         if task == NOTES:
-            report = sync_notes(pipeline, settings.notes_paths)
+            report = sync_notes(pipeline, self.settings.notes_paths)
             self._count("notes", "notes", report.archived, None)
-            return
+            return said(report.summary())
         if task.kind == "maildir":
-            for source in settings.maildir_sources:
-                if source.name == task.source:
-                    self._count(
-                        source.name,
-                        "maildir",
-                        sync_maildir(pipeline, source, self.stopping).archived,
-                        None,
-                    )
-            return
+            return self._run_maildir(pipeline, task.source)
         if task.kind == "imap":
-            account = next((a for a in settings.imap if a.name == task.source), None)
-            if account is None:
-                return
-            folders = ["INBOX"] if task.inbox_only else None
-            try:
-                mail = sync_imap(pipeline, account, folders=folders, stop=self.stopping)
-            except SourceError as exc:
-                self.log.error("imap sync failed", account=account.name, reason=str(exc))
-                self._count(account.name, "imap", 0, str(exc))
-                return
-            self._count(account.name, "imap", mail.archived, None)
-            if mail.archived:
-                self.log.info("mail archived", account=account.name, count=mail.archived)
+            return self._run_imap(pipeline, task)
+        return None
+
+    def _run_maildir(self, pipeline: Pipeline, name: str) -> Reply | None:
+        lines = []
+        for source in self.settings.maildir_sources:
+            if source.name == name:
+                mail = sync_maildir(pipeline, source, self.stopping)
+                self._count(source.name, "maildir", mail.archived, None)
+                lines.append(said(mail.summary()))
+        return Reply.joined(lines) if lines else None
+
+    def _run_imap(self, pipeline: Pipeline, task: Task) -> Reply | None:
+        account = next((a for a in self.settings.imap if a.name == task.source), None)
+        if account is None:
+            return None
+        folders = ["INBOX"] if task.inbox_only else None
+        try:
+            mail = sync_imap(pipeline, account, folders=folders, stop=self.stopping)
+        except SourceError as exc:
+            self.log.error("imap sync failed", account=account.name, reason=str(exc))
+            self._count(account.name, "imap", 0, str(exc))
+            return error(*describe(exc))
+        self._count(account.name, "imap", mail.archived, None)
+        if mail.archived:
+            self.log.info("mail archived", account=account.name, count=mail.archived)
+        return said(mail.summary())
 
     def _count(self, name: str, kind: str, archived: int, error: str | None) -> None:
         entry = self.status.source(name, kind)
@@ -343,6 +422,89 @@ class Daemon:
             entry.last_error = error
             if error is None:
                 entry.last_sync = now.isoformat()
+
+    # sync requests ------------------------------------------------------------------------
+
+    def answer_sync(self, call: SyncCall) -> Reply:
+        """`corrlog sync`, run by the writer in its next pass: the CLI's output once it ends.
+
+        Called on a server thread, which only waits. A fallback (the client syncs itself)
+        whenever the client's CLI might load other settings than this daemon runs with.
+        """
+        settings = self.settings
+        if not self._same_settings(call, settings):
+            return Reply(fallback=True)
+        try:
+            settings.check_source(call.source)
+        except UsageError as exc:
+            return error(*describe(exc))
+        request = SyncRequest(sync_tasks(settings, call.source), settings)
+        if not self._submit(request):
+            return Reply(fallback=True)
+        return request.wait()
+
+    def _same_settings(self, call: SyncCall, settings: Settings) -> bool:
+        """The client's config file and variables are this daemon's, and the file still
+        says what it said when these settings were loaded from it."""
+        if self._config_path is None or call.environ != self._settings_environ:
+            return False
+        if Path(call.config).resolve() != self._config_path.resolve():
+            return False
+        try:
+            fresh = self._load_settings()
+        except CorrlogError:
+            return False
+        return fresh.model_dump() == settings.model_dump()
+
+    def _submit(self, request: SyncRequest) -> bool:
+        """Queue a sync request for the writer; False once the daemon is on its way out."""
+        with self._requests_lock:
+            if self._closed:
+                return False
+            self._waiting.add(request)
+        self.queue.put(request)
+        return True
+
+    def _answer(
+        self,
+        request: SyncRequest | None,
+        said: Mapping[Task, Reply],
+        failure: Reply | None,
+    ) -> None:
+        if request is None:
+            return
+        request.finish(self._reply(request, said, failure))
+        with self._requests_lock:
+            self._waiting.discard(request)
+
+    def _reply(
+        self,
+        request: SyncRequest,
+        said: Mapping[Task, Reply],
+        failure: Reply | None,
+    ) -> Reply:
+        """What the CLI would have printed: each task's lines until the pass failed, if it did,
+        then the error. A fallback when the pass may have stopped short or settings changed."""
+        if self.stopping.is_set() or request.settings is not self.settings:
+            return Reply(fallback=True)
+        parts = []
+        for task in request.tasks:
+            if task not in said:
+                break
+            parts.append(said[task])
+        if failure is not None:
+            return Reply.joined([*parts, failure])
+        if len(parts) < len(request.tasks):
+            return Reply(fallback=True)  # a task failed on a bug (logged); the CLI shows it
+        return Reply.joined(parts)
+
+    def _close_requests(self) -> None:
+        """Take no more sync requests; those still waiting are told to sync themselves."""
+        with self._requests_lock:
+            self._closed = True
+            waiting, self._waiting = self._waiting, set()
+        for request in waiting:
+            request.finish(Reply(fallback=True))
 
     def _write_status(self, datadir: DataDir) -> None:
         path = datadir.root / "status.json"

@@ -1,4 +1,4 @@
-"""The `corrlog` console script: `search` asks a running daemon first, everything else is the CLI.
+"""The `corrlog` console script: `search` and `sync` ask a running daemon first, the rest is the CLI.
 
 This module runs before anything heavy is imported: only the standard library's
 C-backed pieces (`_socket`, `_json`), `gc`, `os`, `sys` and `time`, and `tomllib` only
@@ -15,7 +15,15 @@ import os
 import sys
 import time
 
-from corrlog.searchproto import MAX_REQUEST, PROTOCOL, SOCKET_NAME, dumps, loads
+from corrlog.searchproto import (
+    DEBUG_ENV,
+    MAX_REQUEST,
+    PROTOCOL,
+    SOCKET_NAME,
+    dumps,
+    loads,
+    settings_environ,
+)
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms at start-up; mypy reads the block below
 if TYPE_CHECKING:
@@ -23,21 +31,24 @@ if TYPE_CHECKING:
     from typing import Any
 
 CONNECT_TIMEOUT = 1.0  # seconds to connect and send
-REPLY_TIMEOUT = 30.0  # seconds to wait for the answer before searching here instead
-DEBUG_ENV = "CORRLOG_DEBUG_SEARCH_PATH"  # set: say on stderr which path answered
+SEARCH_TIMEOUT = 30.0  # seconds to wait for a search's answer before searching here instead
+# A sync waits for the daemon's pass however long it takes (a first import can take
+# minutes); if the connection drops first, this process syncs instead.
+SYNC_TIMEOUT: float | None = None
 _HELP = frozenset({"-h", "--help"})
+_COMMANDS = ("search", "sync")
 
 
 def main() -> int:
-    """Run `corrlog`: a search through the daemon when one answers, else the full CLI."""
+    """Run `corrlog`: a search or sync through the daemon when one answers, else the full CLI."""
     argv = sys.argv[1:]
-    code = search_via_daemon(argv, os.environ)
+    code = via_daemon(argv, os.environ)
     if code is not None:
         # The answer is written and flushed, and this process made nothing else to clean up:
         # ending here spares the interpreter's teardown (~2 ms, a tenth of the whole search).
         os._exit(code)
-    if os.environ.get(DEBUG_ENV) and _search_args(argv) is not None:
-        sys.stderr.write("corrlog: search answered by this process\n")
+    if os.environ.get(DEBUG_ENV) and (sendable := _sendable(argv)) is not None:
+        sys.stderr.write(f"corrlog: {sendable[0]} answered by this process\n")
     # Importing the CLI makes ~75,000 tracked objects and hardly a cycle among them: collecting while
     # it runs is wasted (~15 ms), and freezing what it made spares every later collection of
     # the run (a full one costs ~12 ms) from walking it again.
@@ -56,28 +67,37 @@ def main() -> int:
     return code
 
 
-def search_via_daemon(argv: list[str], environ: Mapping[str, str]) -> int | None:
-    """Answer `corrlog [--config P] search ...` through the daemon's socket; None to fall back."""
-    found = _search_args(argv)
+def via_daemon(argv: list[str], environ: Mapping[str, str]) -> int | None:
+    """Answer `corrlog [--config P] search|sync ...` through the daemon's socket; None to fall back."""
+    found = _sendable(argv)
     if found is None:
         return None
-    config, args = found
+    command, config, args = found
     data_dir = lean_data_dir(config, environ)
     if data_dir is None:
         return None
-    request = dumps({"protocol": PROTOCOL, "argv": args, **terminal_facts(environ)})
+    timeout: float | None
+    if command == "search":
+        facts, timeout = terminal_facts(environ), SEARCH_TIMEOUT
+    else:
+        facts, timeout = settings_facts(config, environ), SYNC_TIMEOUT
+    request = dumps({"protocol": PROTOCOL, "command": command, "argv": args, **facts})
     if len(request) > MAX_REQUEST:
         return None
-    reply = _ask(os.path.join(data_dir, SOCKET_NAME), request)
+    try:
+        reply = _ask(os.path.join(data_dir, SOCKET_NAME), request, timeout)
+    except KeyboardInterrupt:  # as the CLI says it (a sync's pass goes on in the daemon)
+        sys.stderr.write("corrlog: interrupted\n")
+        return 130
     if reply is None:
         return None
     if environ.get(DEBUG_ENV):
-        sys.stderr.write("corrlog: search answered by the daemon\n")
+        sys.stderr.write(f"corrlog: {command} answered by the daemon\n")
     return _emit(*reply)
 
 
-def _search_args(argv: list[str]) -> tuple[str | None, list[str]] | None:
-    """(the --config value, the search arguments) when argv is a search we can send."""
+def _sendable(argv: list[str]) -> tuple[str, str | None, list[str]] | None:
+    """(search or sync, the --config value, the command's arguments) when argv can be sent."""
     config: str | None = None
     rest = list(argv)
     while rest and rest[0].startswith("-"):
@@ -87,12 +107,26 @@ def _search_args(argv: list[str]) -> tuple[str | None, list[str]] | None:
         elif option.startswith("--config="):
             config = option.removeprefix("--config=")
         elif option in ("-q", "--quiet"):
-            continue  # less log output: a search through the daemon logs nothing here anyway
+            continue  # less log output: through the daemon nothing is logged here anyway
         else:
             return None  # -v, --log-format, --help, --version: the CLI handles those
-    if not rest or rest[0] != "search" or _HELP.intersection(rest[1:]):
+    if not rest or rest[0] not in _COMMANDS or _HELP.intersection(rest[1:]):
         return None
-    return config, rest[1:]
+    if rest[0] == "sync":
+        args = _sync_args(rest[1:])
+        return None if args is None else ("sync", config, args)
+    return rest[0], config, rest[1:]
+
+
+def _sync_args(args: list[str]) -> list[str] | None:
+    """`sync`'s arguments as sent ([] or ["--source", NAME]); None for anything less plain."""
+    if len(args) == 1 and args[0].startswith("--source="):
+        args = ["--source", args[0].removeprefix("--source=")]
+    if not args or (
+        len(args) == 2 and args[0] == "--source" and args[1] and not args[1].startswith("-")
+    ):
+        return args
+    return None
 
 
 # where the data lives: the same answer as config.resolve_config_path and load_settings -------
@@ -191,7 +225,15 @@ def _home() -> str:
     return os.path.expanduser("~")
 
 
-# the terminal the answer is printed on ---------------------------------------------------------
+# what the answer depends on ----------------------------------------------------------------------
+
+
+def settings_facts(config: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
+    """What a sync's settings come from: the config file (absolute) and the variables read."""
+    return {
+        "config": os.path.abspath(lean_config_path(config, environ)),
+        "environ": settings_environ(environ),
+    }
 
 
 def terminal_facts(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -228,8 +270,9 @@ def terminal_width(environ: Mapping[str, str], fallback: int = 100) -> int:
 # the socket --------------------------------------------------------------------------------------
 
 
-def _ask(path: str, request: bytes) -> tuple[str, str, int] | None:
-    """Send the request and read the reply; None when no daemon answered properly."""
+def _ask(path: str, request: bytes, timeout: float | None) -> tuple[str, str, int] | None:
+    """Send the request and read the reply (None `timeout`: wait for it as long as it takes,
+    unless the connection drops); None when no daemon answered properly."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(CONNECT_TIMEOUT)
@@ -237,7 +280,7 @@ def _ask(path: str, request: bytes) -> tuple[str, str, int] | None:
         if _peer_uid(sock) != os.getuid():
             return None
         sock.sendall(request)
-        sock.settimeout(REPLY_TIMEOUT)
+        sock.settimeout(timeout)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)

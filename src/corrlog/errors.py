@@ -1,5 +1,9 @@
 """The exception tree: every error corrlog reports to a user derives from CorrlogError."""
 
+from __future__ import annotations
+
+import sqlite3
+
 
 class CorrlogError(Exception):
     """Root of corrlog's errors; the CLI prints its message as one line."""
@@ -55,3 +59,18 @@ class LockError(CorrlogError):
     """Another corrlog process holds the write lock."""
 
     exit_code = 4
+
+
+def error_line(message: str) -> str:
+    """The one line the CLI prints on stderr for an error (no newline)."""
+    return f"corrlog: error: {message}"
+
+
+def describe(exc: CorrlogError | sqlite3.Error | OSError) -> tuple[str, int]:
+    """What the CLI says about an error that ends a command, and its exit code."""
+    if isinstance(exc, CorrlogError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, sqlite3.Error):
+        return f"the database failed: {exc}; run 'corrlog doctor'", 1
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}", 1

@@ -1,4 +1,4 @@
-"""The daemon's search server: answers `corrlog search` over a Unix socket in the data dir."""
+"""The daemon's socket server: answers `corrlog search` and `corrlog sync` over a Unix socket in the data dir."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import Any, TypeGuard
 
+from corrlog.errors import error_line
 from corrlog.logging import get_logger
 from corrlog.searchproto import MAX_REQUEST, PROTOCOL, dumps, loads
 
@@ -53,28 +55,68 @@ class Reply:
             return dumps({"fallback": True})
         return dumps({"stdout": self.stdout, "stderr": self.stderr, "exit": self.exit})
 
+    @classmethod
+    def joined(cls, parts: Iterable[Reply]) -> Reply:
+        """The replies one after the other; the exit code is the first non-zero one."""
+        parts = list(parts)
+        return cls(
+            stdout="".join(p.stdout for p in parts),
+            stderr="".join(p.stderr for p in parts),
+            exit=next((p.exit for p in parts if p.exit), 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchCall:
+    """`corrlog search ARGV`, printed for `caller`."""
+
+    argv: list[str]
+    caller: Caller
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCall:
+    """`corrlog sync [--source SOURCE]`, with what the client's settings would depend on."""
+
+    source: str | None
+    config: str  # the config file the client's CLI would read (absolute)
+    environ: dict[str, str]  # the client's searchproto.settings_environ()
+
 
 Answer = Callable[[list[str], Caller], Reply]
+SyncAnswer = Callable[[SyncCall], Reply]
 
 
 def error(message: str, code: int) -> Reply:
     """A one-line error reply, formatted like the CLI's."""
-    return Reply(stderr=f"corrlog: error: {message}\n", exit=code)
+    return Reply(stderr=error_line(message) + "\n", exit=code)
 
 
-def parse_request(data: bytes) -> tuple[list[str], Caller] | Reply:
-    """The search arguments and caller facts of a request, or the reply refusing it."""
+def said(line: str) -> Reply:
+    """A reply that prints one line on stdout."""
+    return Reply(stdout=line + "\n")
+
+
+def parse_request(data: bytes) -> SearchCall | SyncCall | Reply:
+    """The command a request asks for, or the reply refusing it."""
     try:
         value = loads(data)
     except ValueError:
         return error("the search request is not valid JSON", 2)
     if not isinstance(value, dict) or value.get("protocol") != PROTOCOL:
-        return Reply(fallback=True)  # another corrlog version: let the client search itself
+        return Reply(fallback=True)  # another corrlog version: let the client do the work
+    if value.get("command") == "search":
+        return _search_call(value)
+    if value.get("command") == "sync":
+        return _sync_call(value)
+    return error("the request names no command the daemon answers", 2)
+
+
+def _search_call(value: dict[str, Any]) -> SearchCall | Reply:
     argv, isatty, width = value.get("argv"), value.get("isatty"), value.get("width")
     no_color, offset = value.get("no_color"), value.get("utc_offset")
     if (
-        not isinstance(argv, list)
-        or not all(isinstance(a, str) for a in argv)
+        not _strings(argv)
         or not isinstance(isatty, bool)
         or not isinstance(no_color, bool)
         or type(width) is not int
@@ -82,17 +124,38 @@ def parse_request(data: bytes) -> tuple[list[str], Caller] | Reply:
         or not -86_400 < offset < 86_400
     ):
         return error("the search request is malformed", 2)
-    return argv, Caller(isatty and not no_color, max(1, min(width, 10_000)), offset)
+    return SearchCall(argv, Caller(isatty and not no_color, max(1, min(width, 10_000)), offset))
+
+
+def _sync_call(value: dict[str, Any]) -> SyncCall | Reply:
+    argv, config, environ = value.get("argv"), value.get("config"), value.get("environ")
+    if (
+        not _strings(argv)
+        or not (argv == [] or (len(argv) == 2 and argv[0] == "--source" and argv[1]))
+        or not isinstance(config, str)
+        or not Path(config).is_absolute()
+        or not isinstance(environ, dict)
+        or not _strings(list(environ.values()))
+    ):
+        return error("the sync request is malformed", 2)
+    return SyncCall(argv[1] if argv else None, config, environ)
+
+
+def _strings(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 class SearchServer:
     """Listens on a Unix socket (0600, same uid only); one answer per connection."""
 
-    def __init__(self, path: Path, answer: Answer) -> None:
+    def __init__(self, path: Path, answer: Answer, answer_sync: SyncAnswer | None = None) -> None:
         self.path = path
         self._answer = answer
+        self._answer_sync = answer_sync
         self._answer_lock = threading.Lock()  # the index searcher is not assumed thread-safe
         self._slots = threading.BoundedSemaphore(WORKERS)
+        # A sync holds its connection until the writer's pass ends: one slot stays for searches.
+        self._sync_slots = threading.BoundedSemaphore(WORKERS - 1)
         self._closing = threading.Event()
         self._listener: socket.socket | None = None
         self._inode: int | None = None
@@ -228,10 +291,10 @@ class SearchServer:
                 conn.settimeout(READ_TIMEOUT)
                 conn.sendall(reply.encode())
                 self.log.debug(
-                    "search served", exit=reply.exit, ms=round(1000 * (time.monotonic() - started))
+                    "request served", exit=reply.exit, ms=round(1000 * (time.monotonic() - started))
                 )
         except OSError as exc:  # the client went away or was too slow: nothing to tell it
-            self.log.debug("search connection dropped", reason=str(exc))
+            self.log.debug("request connection dropped", reason=str(exc))
         finally:
             self._slots.release()
 
@@ -241,12 +304,26 @@ class SearchServer:
         parsed = parse_request(data)
         if isinstance(parsed, Reply):
             return parsed
+        if isinstance(parsed, SyncCall):
+            return self._sync(parsed)
         try:
             with self._answer_lock:
-                return self._answer(*parsed)
+                return self._answer(parsed.argv, parsed.caller)
         except Exception:  # a bug must not reach the client as a traceback, nor stop the server
             self.log.exception("search failed in the daemon")
             return error("the daemon failed to answer this search; its log has the details", 1)
+
+    def _sync(self, call: SyncCall) -> Reply:
+        """The writer's answer, however long its pass takes; else the client syncs itself."""
+        if self._answer_sync is None or not self._sync_slots.acquire(blocking=False):
+            return Reply(fallback=True)
+        try:
+            return self._answer_sync(call)
+        except Exception:  # a bug: the client's own sync says what is wrong, if anything is
+            self.log.exception("sync request failed in the daemon")
+            return Reply(fallback=True)
+        finally:
+            self._sync_slots.release()
 
 
 def _peer_uid(conn: socket.socket) -> int:

@@ -1,4 +1,4 @@
-"""The search socket's protocol: its file name, size bound and JSON framing (stdlib only, no re)."""
+"""The daemon socket's protocol (search and sync): file name, size bound, JSON framing (stdlib only, no re)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,33 @@ from _json import encode_basestring_ascii, make_encoder, make_scanner
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms at start-up; mypy reads the block below
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 SOCKET_NAME = "search.sock"
 MAX_REQUEST = 64 * 1024  # bytes of one request, newline included
-PROTOCOL = 1  # bumped when the request or reply shape changes
+PROTOCOL = 2  # bumped when the request or reply shape changes (2: "command", search or sync)
+DEBUG_ENV = "CORRLOG_DEBUG_SEARCH_PATH"  # set: the client says on stderr which path answered
+_PLACES = ("HOME", "XDG_DATA_HOME")  # `~` in paths, the default data dir
+_NOT_SETTINGS = ("CORRLOG_CONFIG", DEBUG_ENV)  # the config path is compared on its own
+
+
+def settings_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables the settings depend on besides the config file.
+
+    CORRLOG_* in any case, as pydantic-settings matches them (empty ones are ignored, as
+    it ignores them), HOME and XDG_DATA_HOME. The daemon runs a client's sync only when
+    the client's are its own, so both would load the same settings.
+    """
+    return {
+        name: value
+        for name, value in environ.items()
+        if value
+        and (
+            name in _PLACES
+            or (name.upper().startswith("CORRLOG_") and name.upper() not in _NOT_SETTINGS)
+        )
+    }
 
 
 class _Decoding:
@@ -50,4 +72,4 @@ def loads(data: bytes) -> Any:
 
 
 def _refuse(value: object) -> Any:
-    raise TypeError(f"{type(value).__name__} cannot be sent over the search socket")
+    raise TypeError(f"{type(value).__name__} cannot be sent over the daemon's socket")

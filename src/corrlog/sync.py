@@ -43,6 +43,13 @@ class NotesReport:
     relinked: int = 0
     skipped_paths: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line for people (what `corrlog sync` prints)."""
+        return (
+            f"notes: {self.archived} archived, {self.unchanged} unchanged, "
+            f"{self.skipped} skipped, {self.deleted} deleted"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class _Revision:
