@@ -6,6 +6,7 @@ import json
 import mailbox
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,25 @@ def test_flag_rename_is_not_a_new_message(maildir_home: CorrlogHome) -> None:
     os.rename(path, root / "cur" / f"{path.name}:2,S")
     assert "maildir local: 0 archived" in maildir_home.ok("sync").out
     assert maildir_records(maildir_home) == 1
+
+
+def test_file_and_folder_names_that_are_not_utf8_are_read(maildir_home: CorrlogHome) -> None:
+    """A file or folder named with bytes that are not UTF-8 is archived like any other (its
+    name kept with escapes) and does not stop the rest of the Maildir."""
+    root = maildir_home.data / "maildir"
+    write_maildir(root, [message(1)])
+    odd = os.fsdecode(bytes(root / "Archiv") + b"\xe9")
+    write_maildir(Path(odd), [message(2)])
+    (name,) = os.listdir(root / "new")
+    os.rename(root / "new" / name, root / "cur" / os.fsdecode(b"x\xff" + name.encode() + b":2,S"))
+    result = maildir_home.ok("sync")
+    assert "maildir local: 2 archived, 0 already known, 0 personal skipped" in result.out
+    assert "maildir local: 0 archived" in maildir_home.ok("sync").out
+    with sqlite3.connect(maildir_home.data / "corrlog.db") as conn:
+        folders = {row[0] for row in conn.execute("SELECT folder FROM maildir_files")}
+        keys = {row[0] for row in conn.execute("SELECT key FROM maildir_files")}
+    assert {"", "Archiv\\xe9"} == folders
+    assert any(key.startswith("x\\xff") for key in keys)
 
 
 def test_unparseable_message_is_archived_and_quarantined(maildir_home: CorrlogHome) -> None:

@@ -26,10 +26,23 @@ class MaildirFile:
 
 
 def message_key(name: str) -> str:
-    """A file's stable key: its name without the `:2,FLAGS` info that changes with flags."""
+    """A file's stable key: its name without the `:2,FLAGS` info that changes with flags
+    (as text: see `as_text`)."""
     for separator in (":2,", "!2,", ":1,"):
         if separator in name:
-            return name.split(separator, 1)[0]
+            return as_text(name.split(separator, 1)[0])
+    return as_text(name)
+
+
+def as_text(name: str) -> str:
+    """A file or folder name as it is stored and shown: bytes that are not UTF-8 (which
+    Python keeps as surrogates, and SQLite refuses) written as `\\xff` escapes."""
+    if name.isascii():
+        return name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return name
 
 
@@ -105,7 +118,7 @@ def listed(root: Path, listing: Listing | None = None) -> Iterator[Listed]:
         log.info("maildir missing; nothing to read", path=str(root))
         return
     for folder in folders(root):
-        relative = str(folder.relative_to(root)) if folder != root else ""
+        relative = as_text(str(folder.relative_to(root))) if folder != root else ""
         for sub in ("new", "cur"):
             directory = folder / sub
             try:
