@@ -444,10 +444,7 @@ def _newest(
     found: Collection[int] = matching(searcher, combined)
     if allowed is not None:
         found = allowed.keep(found)
-    hits = []
-    for docnum in dates.newest(found, request.limit):
-        stored = dict(searcher.stored_fields(docnum))
-        hits.append(Hit(fields=stored, score=None, marked_snippet=snippets(stored)))
+    hits = [_hit(searcher, docnum, None, snippets) for docnum in dates.newest(found, request.limit)]
     return SearchResult(hits=hits, total=len(found))
 
 
@@ -466,15 +463,18 @@ def _collect(
     if allowed is not None:
         scores = {docnum: scores[docnum] for docnum in allowed.keep(scores)}
     best = heapq.nsmallest(request.limit, scores.items(), key=_by_rank)
-    hits = []
-    for docnum, score in best:
-        stored = dict(searcher.stored_fields(docnum))
-        hits.append(Hit(fields=stored, score=score, marked_snippet=snippets(stored)))
+    hits = [_hit(searcher, docnum, score, snippets) for docnum, score in best]
     return SearchResult(hits=hits, total=len(scores))
 
 
 def _by_rank(item: tuple[int, float]) -> tuple[float, int]:
     return -item[1], item[0]
+
+
+def _hit(searcher: Searcher, docnum: int, score: float | None, snippets: Snippets) -> Hit:
+    """A hit: the document's stored fields, its score and its snippet."""
+    stored = dict(searcher.stored_fields(docnum))
+    return Hit(fields=stored, score=score, marked_snippet=snippets(stored))
 
 
 def _collect_by_whoosh(
@@ -511,10 +511,6 @@ def _dated_only(
         dated = [docnum for docnum in dated if not reader.is_deleted(docnum)]
     by_date = request.sort == "date"
     chosen = dated[::-1][: request.limit] if by_date else sorted(dated)[: request.limit]
-    hits = []
-    for docnum in chosen:
-        stored = dict(searcher.stored_fields(docnum))
-        hits.append(
-            Hit(fields=stored, score=None if by_date else 1.0, marked_snippet=snippets(stored))
-        )
+    score = None if by_date else 1.0
+    hits = [_hit(searcher, docnum, score, snippets) for docnum in chosen]
     return SearchResult(hits=hits, total=len(dated))
