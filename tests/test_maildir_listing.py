@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import UTC
 from pathlib import Path
 
@@ -153,15 +154,17 @@ def test_an_unreadable_message_is_archived_once_it_can_be_read(passes: Passes) -
     assert passes.run().archived == 1
 
 
-def test_scan_names_each_file_by_folder_key_and_path(tmp_path: Path) -> None:
-    """A scanned file's key drops the flags suffix; its path is its directory joined to its name."""
+def test_listed_files_are_named_by_folder_key_and_path(tmp_path: Path) -> None:
+    """A listed file's key drops the flags suffix; its path is its directory joined to its
+    name; dot-files are left out."""
     root = tmp_path / "mail"
     for sub in ("cur", "new", "tmp"):
         (root / "inbox" / sub).mkdir(parents=True)
     (root / "inbox" / "cur" / "17.M1P2.host:2,S").write_bytes(b"x")
     (root / "inbox" / "new" / "18.M3P4.host").write_bytes(b"y")
     (root / "inbox" / "cur" / ".hidden").write_bytes(b"z")
-    found = [(f.folder, f.key, f.path) for f in maildir.scan(root)]
+    files = [d.file(name) for d in maildir.listed(root) for name in d.names]
+    found = [(f.folder, f.key, f.path) for f in files]
     assert [
         ("inbox", "18.M3P4.host", root / "inbox" / "new" / "18.M3P4.host"),
         ("inbox", "17.M1P2.host", root / "inbox" / "cur" / "17.M1P2.host:2,S"),
@@ -174,7 +177,7 @@ def test_maildir_unexamined_answers_the_new_keys_among_those_asked(passes: Passe
     passes.run()
     with passes.datadir.open() as session:
         state = session.state
-        every = state.maildir_seen("m")
+        every = _examined(session.conn, "m")
         unknown = [f"unknown-{n}" for n in range(40_000)]
         assert set(unknown) == state.maildir_unexamined("m", [*sorted(every), *unknown])
         assert set() == state.maildir_unexamined("m", sorted(every))
@@ -183,4 +186,10 @@ def test_maildir_unexamined_answers_the_new_keys_among_those_asked(passes: Passe
         state.set_maildir_file("m", skipped, "", captured=False)
         assert set() == state.maildir_unexamined("m", sorted(every))
         assert {skipped} == state.maildir_unexamined("m", sorted(every), recheck_skipped=True)
-        assert 0 == state.maildir_seen("m")[skipped]
+        assert 0 == _examined(session.conn, "m")[skipped]
+
+
+def _examined(conn: sqlite3.Connection, source: str) -> dict[str, int]:
+    """Every examined key of a source, and whether it was captured."""
+    rows = conn.execute("SELECT key, captured FROM maildir_files WHERE source = ?", (source,))
+    return {key: int(captured) for key, captured in rows}

@@ -167,13 +167,6 @@ class State:
             (account, folder, uidvalidity, last_uid, json.dumps(sorted(patterns))),
         )
 
-    def maildir_seen(self, source: str) -> dict[str, int]:
-        """Every Maildir message key examined so far, and whether it was captured (1 or 0)."""
-        rows = self.conn.execute(
-            "SELECT key, captured FROM maildir_files WHERE source = ?", (source,)
-        )
-        return {row["key"]: int(row["captured"]) for row in rows}
-
     def maildir_unexamined(
         self, source: str, keys: list[str], *, recheck_skipped: bool = False
     ) -> set[str]:

@@ -82,17 +82,6 @@ class Listing:
         self.seen.pop(str(Path(file.folder) / file.directory.name), None)
 
 
-def scan(root: Path, listing: Listing | None = None) -> Iterator[MaildirFile]:
-    """Every message file in every Maildir below `root` (tmp/ is never read).
-
-    With a `listing`, directories whose mtime is unchanged since they were last read are
-    skipped (adding, removing or renaming a file changes its directory's mtime).
-    """
-    for directory in listed(root, listing):
-        for name in directory.names:
-            yield directory.file(name)
-
-
 @dataclass(frozen=True, slots=True)
 class Listed:
     """A `cur` or `new` directory as listed: its folder (relative to the root) and file names."""
@@ -106,13 +95,17 @@ class Listed:
         return [message_key(name) for name in self.names]
 
     def file(self, name: str, key: str | None = None) -> MaildirFile:
-        """One of its files (a scan makes these only for the files it reads: see mailsync)."""
+        """One of its files (a pass makes these only for the files it reads: see mailsync)."""
         return MaildirFile(self.folder, key or message_key(name), self.directory, name)
 
 
 def listed(root: Path, listing: Listing | None = None) -> Iterator[Listed]:
     """Every `new` and `cur` directory below `root` with its message file names (dot-files
-    left out); as `scan`, skipping the unchanged directories of a `listing`."""
+    left out; tmp/ is never read).
+
+    With a `listing`, directories whose mtime is unchanged since they were last read are
+    skipped (adding, removing or renaming a file changes its directory's mtime).
+    """
     log = get_logger(source="maildir", root=str(root))
     if not root.is_dir():
         log.info("maildir missing; nothing to read", path=str(root))
