@@ -298,9 +298,10 @@ def incremental(
 
     Between runs every store is put back as it was before the first (a copy taken then)
     and the new files and folders are removed again, so every run indexes the same 100
-    messages into the same full store. The median run is reported. Returns the figures
-    and corrlog's copies of its stores from before the update (for `via_daemon`; the
-    caller removes them).
+    messages into the same full store. The median run is reported. The new messages are
+    taken out of the Maildir after the last run too (`via_daemon` puts them back). Returns
+    the figures and corrlog's copies of its stores from before the update (for
+    `via_daemon`; the caller removes them).
     """
     snapshots = {}
     for tool in tools:
@@ -315,8 +316,8 @@ def incremental(
             entry = _incremental_run(tool, tool.incr_argv(new_files), len(new_files), before, run)
             entry.pop("stderr")
             timed[tool.name].append(entry)
+        remove_incr(new_files, made)
         if run < runs:
-            remove_incr(new_files, made)
             for tool in tools:
                 _restore(tool, snapshots[tool.name])
             os.sync()  # corrlog's syncfs(2) would otherwise wait for these copies too
@@ -358,14 +359,11 @@ def via_daemon(
 ) -> dict[str, Any]:
     """`corrlog sync` while `corrlog run` serves the store: the same update, through the daemon.
 
-    Each run: the store put back as it was before the update and the new messages taken
-    out of the Maildir; the daemon started and ready; the messages copied in; then the
-    timed `corrlog sync` (whole process), as a user asks for a sync while the daemon runs.
-    Afterwards the Maildir and every store hold the new messages again, as after
-    `incremental`.
+    Each run (the new messages out of the Maildir, as `incremental` leaves it): the store
+    put back as it was before the update; the daemon started and ready; the messages
+    copied in; then the timed `corrlog sync` (whole process), as a user asks for a sync
+    while the daemon runs. Afterwards the Maildir and every store hold the new messages.
     """
-    added = [path for path in (maildir / rel for rel in _relative(incr)) if path.exists()]
-    remove_incr(added, [])
     out: dict[str, Any] = {}
     for tool in tools:
         entries = []
@@ -390,10 +388,6 @@ def via_daemon(
             out[tool.name] = _median_run(entries)
     add_incr(incr, maildir)
     return out
-
-
-def _relative(incr: Path) -> list[Path]:
-    return [source.relative_to(incr) for source in message_files(incr)]
 
 
 def _answered_by(stderr: str) -> str:
